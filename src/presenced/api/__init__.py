@@ -1,0 +1,1 @@
+"""HTTP: routes and Zulip's REST conventions. No presence rules, no SQL."""

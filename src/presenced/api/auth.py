@@ -1,0 +1,65 @@
+"""HTTP Basic authentication with Zulip's checks, in Zulip's order and with its messages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from presenced.api.errors import ApiError, UnauthorizedError
+from presenced.keys import has_api_key_format, hash_api_key
+from presenced.realms import subdomain_for_host
+from presenced.server import Server
+from presenced.store.base import BotType, Realm, User
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    user: User
+    realm: Realm
+
+
+def request_subdomain(request: Request, server: Server) -> str:
+    host = request.headers.get("host", "")
+    return subdomain_for_host(host, server.settings.external_host)
+
+
+def basic_credentials(header: str) -> tuple[str, str]:
+    """(email, api key) from an ``Authorization: Basic ...`` header value."""
+    parts = header.split()
+    if len(parts) != 2:
+        raise UnauthorizedError("Invalid authorization header for basic auth")
+    scheme, credentials = parts
+    if scheme.lower() != "basic":
+        raise ApiError("This endpoint requires HTTP basic authentication.")
+    try:
+        email, api_key = base64.b64decode(credentials).decode("utf-8").split(":")
+    except (ValueError, binascii.Error):
+        raise UnauthorizedError("Invalid authorization header for basic auth") from None
+    return email, api_key
+
+
+async def authenticate(request: Request, server: Server) -> Caller:
+    header = request.headers.get("authorization")
+    if header is None:
+        raise UnauthorizedError("Not logged in: API authentication or user session required")
+    email, api_key = basic_credentials(header)
+    if not has_api_key_format(api_key):
+        raise UnauthorizedError("Malformed API key")
+    found = await server.store.user_for_key_hash(hash_api_key(api_key))
+    if found is None:
+        raise UnauthorizedError("Invalid API key")
+    user, realm = found
+    if email.lower() != user.delivery_email.lower():
+        raise UnauthorizedError("Invalid API key")
+    if realm.deactivated:
+        raise UnauthorizedError("This organization has been deactivated")
+    if not user.is_active:
+        raise UnauthorizedError("Account is deactivated")
+    if realm.subdomain != request_subdomain(request, server):
+        raise UnauthorizedError("Account is not associated with this subdomain")
+    if user.bot_type == BotType.INCOMING_WEBHOOK:
+        raise UnauthorizedError("This API is not available to incoming webhook bots.")
+    return Caller(user=user, realm=realm)

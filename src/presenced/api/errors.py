@@ -1,0 +1,50 @@
+"""Zulip's error envelope: ``{"result": "error", "msg": ..., "code": ..., **data}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error the client caused; rendered as Zulip renders a JsonableError."""
+
+    status_code = 400
+    code = "BAD_REQUEST"
+
+    def __init__(self, msg: str, **data: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.data = data
+        self.headers: dict[str, str] = {}
+
+
+class MissingArgumentError(ApiError):
+    code = "REQUEST_VARIABLE_MISSING"
+
+    def __init__(self, var_name: str) -> None:
+        super().__init__(f"Missing '{var_name}' argument", var_name=var_name)
+
+
+class UnauthorizedError(ApiError):
+    """Every HTTP Basic failure: 401 with a challenge, whatever the cause."""
+
+    status_code = 401
+    code = "UNAUTHORIZED"
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.headers = {"WWW-Authenticate": 'Basic realm="zulip"'}
+
+
+class RateLimitedError(ApiError):
+    status_code = 429
+    code = "RATE_LIMIT_HIT"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("API usage exceeded rate limit", **{"retry-after": retry_after})
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class NotFoundError(ApiError):
+    status_code = 404
+    code = "BAD_REQUEST"

@@ -1,0 +1,78 @@
+"""Request parameters the way Zulip reads them.
+
+Values come from the form body or the query string (the body wins). Booleans and integers are
+JSON text, decoded with the standard library (as Zulip does, so ``NaN`` and integers of any size
+parse the same way) and checked strictly. Every name read is remembered, so a success response
+can list the rest in ``ignored_parameters_unsupported``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from presenced.api.errors import ApiError, MissingArgumentError
+
+_UNSET: Any = object()
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+class RequestParams:
+    def __init__(self, query: Mapping[str, str], body: Mapping[str, str]) -> None:
+        self._values: dict[str, str] = {**query, **body}
+        # Zulip's request logging consumes ``client`` on every request.
+        self._used: set[str] = {"client"}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def ignored(self) -> list[str]:
+        return sorted(set(self._values) - self._used)
+
+    def _raw(self, name: str) -> str | None:
+        self._used.add(name)
+        return self._values.get(name)
+
+    def string(self, name: str) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            raise MissingArgumentError(name)
+        return raw
+
+    def optional_string(self, name: str) -> str | None:
+        return self._raw(name)
+
+    def _json(self, name: str, raw: str) -> Any:
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiError(f"{name} is not valid JSON") from None
+
+    def json_bool(self, name: str, default: bool) -> bool:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        value = self._json(name, raw)
+        if not isinstance(value, bool):
+            raise ApiError(f"{name} is not a boolean")
+        return value
+
+    def json_int(self, name: str) -> int | None:
+        raw = self._raw(name)
+        if raw is None:
+            return None
+        value = self._json(name, raw)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ApiError(f"{name} is not an integer")
+        return value
+
+    def json_value(self, name: str, default: Any = None) -> Any:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        return self._json(name, raw)

@@ -1,0 +1,122 @@
+"""The three presence endpoints (spec 2.1-2.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from presenced import actions
+from presenced.api.endpoint import Call
+from presenced.api.errors import ApiError
+from presenced.api.responses import json_success
+from presenced.presence import formats
+from presenced.presence.read import HistoryWindowError, window_start
+from presenced.store.base import User
+
+STATUSES = {"active": True, "idle": False}
+SQL_BIGINT = 2**63
+
+
+async def update_presence(call: Call) -> Response:
+    """``POST /users/me/presence``: record the caller's status, return everyone's."""
+    if call.user.is_bot:
+        raise ApiError("This endpoint does not accept bot requests.")
+    params = call.params
+    status = params.string("status")
+    ping_only = params.json_bool("ping_only", False)
+    new_user_input = params.json_bool("new_user_input", False)
+    slim = params.json_bool("slim_presence", False)
+    cursor = params.json_int("last_update_id")
+    history_limit_days = params.json_int("history_limit_days")
+    if status not in STATUSES:
+        raise ApiError(f"Invalid status: {status}")
+    if cursor is not None:
+        slim = True
+        if not -SQL_BIGINT <= cursor < SQL_BIGINT:
+            raise ApiError("Invalid last_update_id")
+    clock = call.server.clock
+    if not ping_only and history_limit_days is not None:
+        try:
+            window_start(clock(), history_limit_days)
+        except HistoryWindowError:
+            raise ApiError("Invalid history_limit_days") from None
+
+    await actions.record_report(
+        call.server, call.user, active=STATUSES[status], new_user_input=new_user_input, now=clock()
+    )
+    if ping_only:
+        return json_success(ignored_parameters=params.ignored())
+    server_timestamp = clock()
+    result = await actions.realm_presence(
+        call.server,
+        call.realm,
+        slim=slim,
+        cursor=cursor,
+        history_limit_days=history_limit_days,
+        now=server_timestamp,
+    )
+    return json_success(
+        {
+            "server_timestamp": server_timestamp,
+            "presences": result.presences,
+            "presence_last_update_id": result.last_update_id,
+        },
+        ignored_parameters=params.ignored(),
+    )
+
+
+async def get_realm_presence(call: Call) -> Response:
+    """``GET /realm/presence``: legacy format, no parameters (any sent are silently ignored)."""
+    server_timestamp = call.server.clock()
+    result = await actions.realm_presence(
+        call.server,
+        call.realm,
+        slim=False,
+        cursor=None,
+        history_limit_days=None,
+        now=server_timestamp,
+    )
+    return json_success({"server_timestamp": server_timestamp, "presences": result.presences})
+
+
+async def find_user(call: Call, user_id_or_email: str) -> User | None:
+    """An active user of the caller's realm, by ID (Python ``int()`` syntax) or API email."""
+    store = call.server.store
+    try:
+        user_id = int(user_id_or_email)
+    except ValueError:
+        user = await store.get_user_by_email(call.realm.id, user_id_or_email.strip())
+    else:
+        user = await store.get_user(user_id)
+    if user is None or user.realm_id != call.realm.id or not user.is_active:
+        return None
+    return user
+
+
+async def get_user_presence(call: Call) -> Response:
+    """``GET /users/{user_id_or_email}/presence``."""
+    user_id_or_email: str = call.request.path_params["user_id_or_email"]
+    slim = call.params.json_bool("slim_presence", False)
+    target = await find_user(call, user_id_or_email)
+    if target is None:
+        raise ApiError("No such user")
+    if target.is_bot:
+        raise ApiError("Presence is not supported for bot users.")
+    row = await call.server.store.get_presence(target.id)
+    if row is None:
+        raise ApiError(f"No presence data for {user_id_or_email}")
+    settings = call.server.settings
+    presence: dict[str, Any]
+    if slim:
+        presence = formats.modern(row.last_active_time, row.last_connected_time, target.date_joined)
+    else:
+        presence = formats.single_user_legacy(
+            row.last_active_time,
+            row.last_connected_time,
+            target.date_joined,
+            settings.presence_legacy_event_offset_for_activity_seconds,
+            call.server.clock(),
+            settings.offline_threshold_secs,
+        )
+    return json_success({"presence": presence}, ignored_parameters=call.params.ignored())

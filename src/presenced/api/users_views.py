@@ -1,0 +1,90 @@
+"""``GET /users/me``, ``GET /users``, ``GET /users/{user_id}`` with Zulip's user fields."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from typing import Any
+
+from starlette.responses import Response
+
+from presenced.api.endpoint import Call
+from presenced.api.errors import ApiError
+from presenced.api.responses import json_success
+from presenced.store.base import Role, User
+
+AVATAR_VERSION = 1
+
+
+def iso_datetime(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC).isoformat(
+        timespec="minutes"
+    )
+
+
+def gravatar_url(email: str) -> str:
+    digest = hashlib.md5(email.lower().encode("utf-8"), usedforsecurity=False).hexdigest()
+    return f"https://secure.gravatar.com/avatar/{digest}?d=identicon&version={AVATAR_VERSION}"
+
+
+def user_dict(user: User, *, client_gravatar: bool) -> dict[str, Any]:
+    """A user object as Zulip's ``format_user_row`` builds it (emails visible to everyone)."""
+    data: dict[str, Any] = {
+        "email": user.email,
+        "user_id": user.id,
+        "avatar_version": AVATAR_VERSION,
+        "is_admin": user.role in (Role.OWNER, Role.ADMINISTRATOR),
+        "is_owner": user.role == Role.OWNER,
+        "is_guest": user.role == Role.GUEST,
+        "role": int(user.role),
+        "is_bot": user.is_bot,
+        "full_name": user.full_name,
+        "timezone": user.timezone,
+        "is_active": user.is_active,
+        "date_joined": iso_datetime(user.date_joined),
+        "delivery_email": user.delivery_email,
+        "avatar_url": None if client_gravatar else gravatar_url(user.delivery_email),
+    }
+    if user.bot_type is not None:
+        data["bot_type"] = int(user.bot_type)
+        data["bot_owner_id"] = user.bot_owner_id
+    return data
+
+
+async def get_own_user(call: Call) -> Response:
+    """Takes no parameters and, like Zulip's, reports none as ignored."""
+    data = user_dict(call.user, client_gravatar=False)
+    if not call.user.is_bot:
+        data["profile_data"] = {}
+    data["max_message_id"] = -1
+    return json_success(data)
+
+
+async def get_users(call: Call) -> Response:
+    client_gravatar = call.params.json_bool("client_gravatar", True)
+    include_custom = call.params.json_bool("include_custom_profile_fields", False)
+    members = []
+    for user in await call.server.store.list_users(call.realm.id):
+        data = user_dict(user, client_gravatar=client_gravatar)
+        if include_custom and not user.is_bot:
+            data["profile_data"] = {}
+        members.append(data)
+    return json_success({"members": members}, ignored_parameters=call.params.ignored())
+
+
+async def get_user(call: Call) -> Response:
+    """``/users/{user_id}`` for digits, else ``/users/{email}``; deactivated users included."""
+    raw: str = call.request.path_params["user_id"]
+    client_gravatar = call.params.json_bool("client_gravatar", True)
+    include_custom = call.params.json_bool("include_custom_profile_fields", False)
+    store = call.server.store
+    if raw.isascii() and raw.isdigit():
+        user = await store.get_user(int(raw))
+    else:
+        user = await store.get_user_by_email(call.realm.id, raw)
+    if user is None or user.realm_id != call.realm.id:
+        raise ApiError("No such user")
+    data = user_dict(user, client_gravatar=client_gravatar)
+    if include_custom and not user.is_bot:
+        data["profile_data"] = {}
+    return json_success({"user": data}, ignored_parameters=call.params.ignored())

@@ -1,0 +1,72 @@
+"""The ASGI application: routes, lifespan (store open/close), JSON 404s."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from presenced.api import presence_views, server_views, users_views
+from presenced.api.endpoint import Method, RestEndpoint
+from presenced.api.responses import json_response
+from presenced.clock import Clock, system_clock
+from presenced.server import Server
+from presenced.settings import Settings
+from presenced.store.base import Store
+from presenced.store.factory import open_store
+
+
+def api_routes(server: Server) -> list[Route]:
+    """Zulip's routes under /api/v1; order matters (``users/me/presence`` before the lookup)."""
+
+    def path(route: str, **methods: Method) -> Route:
+        return Route("/api/v1" + route, RestEndpoint(server, methods))
+
+    return [
+        path("/server_settings", GET=Method(server_views.server_settings, public=True)),
+        path("/openapi.json", GET=Method(server_views.openapi_document, public=True)),
+        path("/users/me/presence", POST=Method(presence_views.update_presence)),
+        path(
+            "/users/{user_id_or_email}/presence", GET=Method(presence_views.get_user_presence)
+        ),
+        path("/realm/presence", GET=Method(presence_views.get_realm_presence)),
+        path("/users/me", GET=Method(users_views.get_own_user)),
+        path("/users", GET=Method(users_views.get_users)),
+        path("/users/{user_id}", GET=Method(users_views.get_user)),
+    ]
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    return json_response(
+        {"result": "error", "msg": "Not Found", "code": "BAD_REQUEST"}, status_code=status
+    )
+
+
+def create_app(
+    settings: Settings, *, store: Store | None = None, clock: Clock = system_clock
+) -> Starlette:
+    """The app for ``settings``; the store is opened and migrated in the lifespan."""
+    server = Server(settings=settings, store=store or open_store(settings.database_url), clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await server.store.open()
+        try:
+            await server.store.migrate()
+            yield
+        finally:
+            await server.store.close()
+
+    app = Starlette(
+        routes=api_routes(server),
+        exception_handlers={404: not_found},
+        lifespan=lifespan,
+    )
+    app.state.server = server
+    return app

@@ -1,0 +1,337 @@
+"""Operator commands: ``presenced init | realm | user | key | zuliprc | serve``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+
+from presenced import __version__
+from presenced.clock import system_clock
+from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
+from presenced.realms import realm_url
+from presenced.settings import Settings, SettingsError, load_settings
+from presenced.store.base import ApiKeyInfo, BotType, Realm, Role, Store, StoreError, User
+from presenced.store.factory import open_store
+
+ROLES = {
+    "owner": Role.OWNER,
+    "admin": Role.ADMINISTRATOR,
+    "administrator": Role.ADMINISTRATOR,
+    "moderator": Role.MODERATOR,
+    "member": Role.MEMBER,
+    "guest": Role.GUEST,
+}
+BOT_TYPES = {
+    "generic": BotType.GENERIC,
+    "incoming-webhook": BotType.INCOMING_WEBHOOK,
+    "outgoing-webhook": BotType.OUTGOING_WEBHOOK,
+    "embedded": BotType.EMBEDDED,
+}
+
+
+class CommandError(Exception):
+    """A mistake the operator can fix; printed without a traceback."""
+
+
+Command = Callable[[argparse.Namespace, Store, Settings], Awaitable[None]]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data).decode() + "\n")
+
+
+def _flag(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "yes", "1", "on"):
+        return True
+    if lowered in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
+
+
+async def _realm(store: Store, subdomain: str) -> Realm:
+    realm = await store.get_realm_by_subdomain(subdomain)
+    if realm is None:
+        name = "the root realm" if subdomain == "" else f"realm {subdomain!r}"
+        hint = "" if subdomain == "" else f" --subdomain {subdomain}"
+        raise CommandError(f"{name} does not exist; create it with: presenced realm create "
+                           f"--name NAME{hint}")
+    return realm
+
+
+async def _user(store: Store, args: argparse.Namespace) -> User:
+    realm = await _realm(store, args.realm)
+    user = await store.get_user_by_delivery_email(realm.id, args.email)
+    if user is None:
+        user = await store.get_user_by_email(realm.id, args.email)
+    if user is None:
+        raise CommandError(f"no user {args.email!r} in {_realm_label(realm)}")
+    return user
+
+
+def _realm_label(realm: Realm) -> str:
+    return "the root realm" if realm.subdomain == "" else f"realm {realm.subdomain!r}"
+
+
+async def _new_key(store: Store, user: User, label: str) -> tuple[ApiKeyInfo, str]:
+    key = generate_api_key()
+    info = await store.create_api_key(
+        user.id, hash_api_key(key), key[:PREFIX_LENGTH], label, system_clock()
+    )
+    return info, key
+
+
+def _realm_json(realm: Realm) -> dict[str, Any]:
+    return {
+        "id": realm.id,
+        "subdomain": realm.subdomain,
+        "name": realm.name,
+        "deactivated": realm.deactivated,
+        "presence_disabled": realm.presence_disabled,
+    }
+
+
+def _user_json(user: User) -> dict[str, Any]:
+    role = next(name for name, value in ROLES.items() if value == user.role)
+    return {
+        "user_id": user.id,
+        "email": user.email,
+        "full_name": user.full_name,
+        "role": role,
+        "is_bot": user.is_bot,
+        "is_active": user.is_active,
+    }
+
+
+# Commands
+
+
+async def cmd_init(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    print(f"database schema is up to date ({settings.database_url})")
+
+
+async def cmd_realm_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    subdomain = args.subdomain.lower()
+    if subdomain and not all(c.isalnum() or c == "-" for c in subdomain):
+        raise CommandError("a subdomain may hold only letters, digits and '-'")
+    realm = await store.create_realm(subdomain, args.name, system_clock())
+    url = realm_url(realm.subdomain, settings.external_host, "http")
+    if args.json:
+        _print_json({**_realm_json(realm), "url": url})
+    else:
+        print(f"created {_realm_label(realm)} ({realm.name!r}) at {url}")
+
+
+async def cmd_realm_list(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    realms = await store.list_realms()
+    if args.json:
+        _print_json([_realm_json(r) for r in realms])
+        return
+    for realm in realms:
+        flags = [f for f, on in (("deactivated", realm.deactivated),
+                                 ("presence disabled", realm.presence_disabled)) if on]
+        subdomain = realm.subdomain or "(root)"
+        print(f"{realm.id}\t{subdomain}\t{realm.name}" + (f"\t[{', '.join(flags)}]" if flags else ""))
+
+
+async def cmd_realm_deactivate(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    realm = await _realm(store, args.subdomain)
+    await store.set_realm_deactivated(realm.id, not args.reactivate)
+    state = "reactivated" if args.reactivate else "deactivated"
+    print(f"{state} {_realm_label(realm)}")
+
+
+async def cmd_user_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    if "@" not in args.email or args.email.strip() != args.email:
+        raise CommandError(f"{args.email!r} is not an email address")
+    realm = await _realm(store, args.realm)
+    bot_type = BOT_TYPES[args.bot_type] if args.bot or args.bot_type else None
+    owner_id = None
+    if args.owner:
+        owner = await store.get_user_by_delivery_email(realm.id, args.owner)
+        if owner is None:
+            raise CommandError(f"no user {args.owner!r} to own the bot")
+        owner_id = owner.id
+    user = await store.create_user(
+        realm.id, args.email, args.email, args.full_name, ROLES[args.role], bot_type, owner_id,
+        system_clock(),
+    )
+    _, key = await _new_key(store, user, "created with the user")
+    if args.json:
+        _print_json({"user_id": user.id, "email": user.email, "api_key": key})
+    else:
+        print(f"user_id: {user.id}\nemail: {user.email}\napi_key: {key}")
+
+
+async def cmd_user_deactivate(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    user = await _user(store, args)
+    await store.set_user_active(user.id, args.reactivate)
+    print(f"{'reactivated' if args.reactivate else 'deactivated'} {user.email}")
+
+
+async def cmd_user_list(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    realm = await _realm(store, args.realm)
+    users = await store.list_users(realm.id)
+    if args.json:
+        _print_json([_user_json(u) for u in users])
+        return
+    for user in users:
+        info = _user_json(user)
+        extra = [tag for tag, on in (("bot", user.is_bot), ("deactivated", not user.is_active)) if on]
+        print(f"{user.id}\t{user.email}\t{user.full_name}\t{info['role']}"
+              + (f"\t[{', '.join(extra)}]" if extra else ""))
+
+
+async def cmd_key_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    user = await _user(store, args)
+    info, key = await _new_key(store, user, args.label)
+    if args.json:
+        _print_json({"key_id": info.id, "user_id": user.id, "email": user.email, "api_key": key})
+    else:
+        print(key)
+
+
+async def cmd_key_list(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    user = await _user(store, args)
+    keys = await store.list_api_keys(user.id)
+    if args.json:
+        _print_json([{"key_id": k.id, "prefix": k.prefix, "label": k.label,
+                      "created_at": k.created_at} for k in keys])
+        return
+    for k in keys:
+        print(f"{k.id}\t{k.prefix}…\t{k.label}")
+
+
+async def cmd_key_revoke(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    user = await _user(store, args)
+    if not await store.revoke_api_key(user.id, args.key_id):
+        raise CommandError(f"{user.email} has no key with id {args.key_id}")
+    print(f"revoked key {args.key_id} of {user.email}")
+
+
+async def cmd_zuliprc(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    user = await _user(store, args)
+    _, key = await _new_key(store, user, args.label)
+    site = args.site or realm_url(args.realm, settings.external_host, "http")
+    print(f"[api]\nemail={user.delivery_email}\nkey={key}\nsite={site}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="presenced", description="A Zulip-compatible user presence server."
+    )
+    parser.add_argument("--version", action="version", version=f"presenced {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = sub.add_parser("init", help="create or upgrade the database schema")
+    init.set_defaults(func=cmd_init, needs_schema=False)
+
+    serve = sub.add_parser("serve", help="run the server (creates the schema if missing)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=9991)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=None)
+
+    realm = sub.add_parser("realm", help="organizations").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    create = realm.add_parser("create", help="create a realm (no subdomain: the root realm)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--subdomain", default="")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=cmd_realm_create)
+    listing = realm.add_parser("list", help="list realms")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_realm_list)
+    for name, reactivate in (("deactivate", False), ("reactivate", True)):
+        cmd = realm.add_parser(name, help=f"{name} a realm")
+        cmd.add_argument("--subdomain", default="")
+        cmd.set_defaults(func=cmd_realm_deactivate, reactivate=reactivate)
+
+    user = sub.add_parser("user", help="users and bots").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    create = user.add_parser("create", help="create a user and print its first API key")
+    create.add_argument("--email", required=True)
+    create.add_argument("--full-name", required=True)
+    create.add_argument("--realm", default="", help="the realm's subdomain (default: root)")
+    create.add_argument("--role", choices=sorted(ROLES), default="member")
+    create.add_argument("--bot", action="store_true", help="a generic bot")
+    create.add_argument("--bot-type", choices=sorted(BOT_TYPES), help="a bot of this type")
+    create.add_argument("--owner", help="the email of the bot's owner")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=cmd_user_create)
+    for name, reactivate in (("deactivate", False), ("reactivate", True)):
+        cmd = user.add_parser(name, help=f"{name} a user")
+        cmd.add_argument("--email", required=True)
+        cmd.add_argument("--realm", default="")
+        cmd.set_defaults(func=cmd_user_deactivate, reactivate=reactivate)
+    listing = user.add_parser("list", help="list a realm's users")
+    listing.add_argument("--realm", default="")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_user_list)
+
+    key = sub.add_parser("key", help="API keys").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    create = key.add_parser("create", help="create another API key for a user")
+    create.add_argument("--email", required=True)
+    create.add_argument("--realm", default="")
+    create.add_argument("--label", default="")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=cmd_key_create)
+    listing = key.add_parser("list", help="list a user's keys (never the keys themselves)")
+    listing.add_argument("--email", required=True)
+    listing.add_argument("--realm", default="")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_key_list)
+    revoke = key.add_parser("revoke", help="revoke one key")
+    revoke.add_argument("--email", required=True)
+    revoke.add_argument("--realm", default="")
+    revoke.add_argument("--key-id", type=int, required=True)
+    revoke.set_defaults(func=cmd_key_revoke)
+
+    zuliprc = sub.add_parser("zuliprc", help="create a key and print a zuliprc that uses it")
+    zuliprc.add_argument("--email", required=True)
+    zuliprc.add_argument("--realm", default="")
+    zuliprc.add_argument("--site", help="the server URL clients use (default: from the realm)")
+    zuliprc.add_argument("--label", default="zuliprc")
+    zuliprc.set_defaults(func=cmd_zuliprc)
+    return parser
+
+
+async def _run(command: Command, args: argparse.Namespace, settings: Settings) -> None:
+    store = open_store(settings.database_url)
+    await store.open()
+    try:
+        if getattr(args, "needs_schema", True) and not await store.schema_is_current():
+            raise CommandError("the database schema is missing or old: run `presenced init`")
+        if not getattr(args, "needs_schema", True):
+            await store.migrate()
+        await command(args, store, settings)
+    finally:
+        await store.close()
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    from presenced.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "serve":
+            serve(args, settings)
+            return 0
+        asyncio.run(_run(args.func, args, settings))
+    except (CommandError, StoreError, SettingsError) as exc:
+        print(f"presenced: {exc}", file=sys.stderr)
+        return 1
+    return 0

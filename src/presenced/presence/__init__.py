@@ -1,0 +1,1 @@
+"""Presence rules: pure functions over plain data, no I/O."""

@@ -1,0 +1,233 @@
+"""The store interface and the plain records it hands upward.
+
+Everything above this package sees only these types; no backend detail leaks out. Times are
+UNIX seconds as floats (Zulip keeps microsecond datetimes; float seconds keep that precision).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Role(enum.IntEnum):
+    """Zulip's role values, as sent in the ``role`` field of user objects."""
+
+    OWNER = 100
+    ADMINISTRATOR = 200
+    MODERATOR = 300
+    MEMBER = 400
+    GUEST = 600
+
+
+class BotType(enum.IntEnum):
+    """Zulip's bot types, as sent in the ``bot_type`` field of user objects."""
+
+    GENERIC = 1
+    INCOMING_WEBHOOK = 2
+    OUTGOING_WEBHOOK = 3
+    EMBEDDED = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Realm:
+    id: int
+    subdomain: str
+    name: str
+    deactivated: bool
+    presence_disabled: bool
+    date_created: float
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    realm_id: int
+    email: str
+    """The Zulip API email: what presence listings and ``/users/{email}`` use."""
+    delivery_email: str
+    """The login email: what HTTP Basic authentication takes."""
+    full_name: str
+    role: Role
+    bot_type: BotType | None
+    bot_owner_id: int | None
+    is_active: bool
+    date_joined: float
+    presence_enabled: bool
+    timezone: str
+
+    @property
+    def is_bot(self) -> bool:
+        return self.bot_type is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    id: int
+    user_id: int
+    label: str
+    prefix: str
+    """The first characters of the key, enough to tell keys apart in a listing."""
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceTimes:
+    last_active_time: float | None
+    last_connected_time: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceRow:
+    user_id: int
+    last_active_time: float | None
+    last_connected_time: float | None
+    last_update_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RealmPresenceRow:
+    """A presence row with what the formats need of its user."""
+
+    user_id: int
+    email: str
+    date_joined: float
+    last_active_time: float | None
+    last_connected_time: float | None
+    last_update_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceWrite:
+    """What a presence rule decided for one report: the new times, or no write."""
+
+    times: PresenceTimes
+    write: bool
+    became_online: bool
+
+
+PresenceRule = Callable[[PresenceTimes | None], PresenceWrite]
+"""Decides a report from the user's stored times (None: no row yet). Pure, called in the write."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityInterval:
+    start: float
+    end: float
+
+
+IntervalRule = Callable[[ActivityInterval | None], tuple[bool, ActivityInterval]]
+"""Given the user's latest interval: (True, it extended) or (False, a new one to add)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceReport:
+    """One client's report, queued for the writer; both rules run inside one transaction."""
+
+    user_id: int
+    realm_id: int
+    presence_rule: PresenceRule | None
+    interval_rule: IntervalRule | None
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceOutcome:
+    created: bool
+    written: bool
+    became_online: bool
+    row: PresenceRow | None
+
+
+@dataclass(frozen=True, slots=True)
+class RealmRead:
+    """Which rows a realm read wants (see presenced.presence.read)."""
+
+    realm_id: int
+    after_update_id: int | None
+    connected_since: float | None
+
+
+class StoreError(Exception):
+    """A request the store refuses: duplicate names, unknown records."""
+
+
+class Store(Protocol):
+    """Durable state. Every method is safe to call from the event loop."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> None:
+        """Create or upgrade the schema (idempotent)."""
+        ...
+
+    async def schema_is_current(self) -> bool: ...
+
+    # Realms
+    async def create_realm(self, subdomain: str, name: str, now: float) -> Realm: ...
+
+    async def get_realm_by_subdomain(self, subdomain: str) -> Realm | None: ...
+
+    async def get_realm(self, realm_id: int) -> Realm | None: ...
+
+    async def list_realms(self) -> list[Realm]: ...
+
+    async def set_realm_deactivated(self, realm_id: int, deactivated: bool) -> Realm: ...
+
+    async def set_realm_presence_disabled(self, realm_id: int, disabled: bool) -> Realm: ...
+
+    # Users
+    async def create_user(
+        self,
+        realm_id: int,
+        email: str,
+        delivery_email: str,
+        full_name: str,
+        role: Role,
+        bot_type: BotType | None,
+        bot_owner_id: int | None,
+        now: float,
+    ) -> User: ...
+
+    async def get_user(self, user_id: int) -> User | None: ...
+
+    async def get_user_by_email(self, realm_id: int, email: str) -> User | None:
+        """By API email, case-insensitively, active or not."""
+        ...
+
+    async def get_user_by_delivery_email(self, realm_id: int, email: str) -> User | None: ...
+
+    async def list_users(self, realm_id: int) -> list[User]: ...
+
+    async def set_user_active(self, user_id: int, active: bool) -> User: ...
+
+    async def set_presence_enabled(self, user_id: int, enabled: bool) -> User: ...
+
+    # API keys
+    async def create_api_key(
+        self, user_id: int, key_hash: str, prefix: str, label: str, now: float
+    ) -> ApiKeyInfo: ...
+
+    async def list_api_keys(self, user_id: int) -> list[ApiKeyInfo]: ...
+
+    async def revoke_api_key(self, user_id: int, key_id: int) -> bool: ...
+
+    async def user_for_key_hash(self, key_hash: str) -> tuple[User, Realm] | None: ...
+
+    # Presence
+    async def record_presence(self, report: PresenceReport) -> PresenceOutcome:
+        """Apply one report durably; concurrent reports are committed together."""
+        ...
+
+    async def get_presence(self, user_id: int) -> PresenceRow | None: ...
+
+    async def read_realm_presence(self, query: RealmRead) -> Sequence[RealmPresenceRow]:
+        """Rows of active human users of the realm matching the query, by last_update_id."""
+        ...
+
+    async def realm_presence_sequence(self, realm_id: int) -> int: ...
+
+    async def activity_intervals(self, user_id: int) -> list[ActivityInterval]: ...

@@ -1,0 +1,487 @@
+"""The embedded backend: one SQLite file in WAL mode.
+
+Reads run on the event loop's own connection (WAL readers never wait for the writer). Every
+write runs on one writer thread with its own connection. Presence reports are group-committed:
+while one batch commits, new reports queue up and go together in the next transaction, and each
+report is acknowledged only once its transaction has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from presenced.store import migrate
+from presenced.store.base import (
+    ActivityInterval,
+    ApiKeyInfo,
+    BotType,
+    PresenceOutcome,
+    PresenceReport,
+    PresenceRow,
+    PresenceTimes,
+    Realm,
+    RealmPresenceRow,
+    RealmRead,
+    Role,
+    StoreError,
+    User,
+)
+
+T = TypeVar("T")
+
+_USER_COLUMNS = (
+    "id, realm_id, email, delivery_email, full_name, role, bot_type, bot_owner_id, is_active, "
+    "date_joined, presence_enabled, timezone"
+)
+_REALM_COLUMNS = "id, subdomain, name, deactivated, presence_disabled, date_created"
+_KEY_COLUMNS = "id, user_id, label, prefix, created_at"
+
+
+def _user(row: Sequence[Any]) -> User:
+    return User(
+        id=row[0],
+        realm_id=row[1],
+        email=row[2],
+        delivery_email=row[3],
+        full_name=row[4],
+        role=Role(row[5]),
+        bot_type=None if row[6] is None else BotType(row[6]),
+        bot_owner_id=row[7],
+        is_active=bool(row[8]),
+        date_joined=row[9],
+        presence_enabled=bool(row[10]),
+        timezone=row[11],
+    )
+
+
+def _realm(row: Sequence[Any]) -> Realm:
+    return Realm(
+        id=row[0],
+        subdomain=row[1],
+        name=row[2],
+        deactivated=bool(row[3]),
+        presence_disabled=bool(row[4]),
+        date_created=row[5],
+    )
+
+
+def _key(row: Sequence[Any]) -> ApiKeyInfo:
+    return ApiKeyInfo(id=row[0], user_id=row[1], label=row[2], prefix=row[3], created_at=row[4])
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+class SQLiteStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._reader: sqlite3.Connection | None = None
+        self._writer_conn: sqlite3.Connection | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[PresenceReport, asyncio.Future[PresenceOutcome]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    # Lifecycle
+
+    async def open(self) -> None:
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="presenced-writer")
+        self._writer_conn = await self._in_writer(lambda: _connect(self.path))
+        self._reader = _connect(self.path)
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await self._flusher
+        if self._writer is not None:
+            writer_conn = self._writer_conn
+            if writer_conn is not None:
+                await self._in_writer(writer_conn.close)
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    async def migrate(self) -> None:
+        await self._in_writer(lambda: migrate.upgrade(self._sqlalchemy_url))
+
+    async def schema_is_current(self) -> bool:
+        return await self._in_writer(lambda: migrate.is_current(self._sqlalchemy_url))
+
+    @property
+    def _sqlalchemy_url(self) -> str:
+        return "sqlite:///" + self.path
+
+    # Plumbing
+
+    async def _in_writer(self, fn: Callable[[], T]) -> T:
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one immediate transaction on the writer thread."""
+
+        def run() -> T:
+            conn = self._writer_conn
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        try:
+            return await self._in_writer(run)
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(str(exc)) from None
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self._reader is None:
+            raise StoreError("the store is not open")
+        return self._reader.execute(sql, params).fetchall()
+
+    # Realms
+
+    async def create_realm(self, subdomain: str, name: str, now: float) -> Realm:
+        def create(conn: sqlite3.Connection) -> Realm:
+            exists = conn.execute("SELECT 1 FROM realms WHERE subdomain = ?", (subdomain,))
+            if exists.fetchone():
+                raise StoreError(f"a realm with subdomain {subdomain!r} already exists")
+            cur = conn.execute(
+                "INSERT INTO realms (subdomain, name, deactivated, presence_disabled, "
+                "date_created) VALUES (?, ?, 0, 0, ?) RETURNING " + _REALM_COLUMNS,
+                (subdomain, name, now),
+            )
+            realm = _realm(cur.fetchone())
+            conn.execute(
+                "INSERT INTO presence_sequences (realm_id, last_update_id) VALUES (?, 0)",
+                (realm.id,),
+            )
+            return realm
+
+        return await self._write(create)
+
+    async def get_realm_by_subdomain(self, subdomain: str) -> Realm | None:
+        rows = self._read(f"SELECT {_REALM_COLUMNS} FROM realms WHERE subdomain = ?", (subdomain,))
+        return _realm(rows[0]) if rows else None
+
+    async def get_realm(self, realm_id: int) -> Realm | None:
+        rows = self._read(f"SELECT {_REALM_COLUMNS} FROM realms WHERE id = ?", (realm_id,))
+        return _realm(rows[0]) if rows else None
+
+    async def list_realms(self) -> list[Realm]:
+        return [_realm(r) for r in self._read(f"SELECT {_REALM_COLUMNS} FROM realms ORDER BY id")]
+
+    async def _update_realm(self, realm_id: int, column: str, value: bool) -> Realm:
+        def update(conn: sqlite3.Connection) -> Realm:
+            row = conn.execute(
+                f"UPDATE realms SET {column} = ? WHERE id = ? RETURNING {_REALM_COLUMNS}",
+                (int(value), realm_id),
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no realm with id {realm_id}")
+            return _realm(row)
+
+        return await self._write(update)
+
+    async def set_realm_deactivated(self, realm_id: int, deactivated: bool) -> Realm:
+        return await self._update_realm(realm_id, "deactivated", deactivated)
+
+    async def set_realm_presence_disabled(self, realm_id: int, disabled: bool) -> Realm:
+        return await self._update_realm(realm_id, "presence_disabled", disabled)
+
+    # Users
+
+    async def create_user(
+        self,
+        realm_id: int,
+        email: str,
+        delivery_email: str,
+        full_name: str,
+        role: Role,
+        bot_type: BotType | None,
+        bot_owner_id: int | None,
+        now: float,
+    ) -> User:
+        def create(conn: sqlite3.Connection) -> User:
+            clash = conn.execute(
+                "SELECT 1 FROM users WHERE realm_id = ? AND "
+                "(lower(email) = lower(?) OR lower(delivery_email) = lower(?))",
+                (realm_id, email, delivery_email),
+            ).fetchone()
+            if clash:
+                raise StoreError(f"a user with email {email!r} already exists in this realm")
+            row = conn.execute(
+                "INSERT INTO users (realm_id, email, delivery_email, full_name, role, bot_type, "
+                "bot_owner_id, is_active, date_joined, presence_enabled, timezone) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, 1, '') RETURNING {_USER_COLUMNS}",
+                (
+                    realm_id,
+                    email,
+                    delivery_email,
+                    full_name,
+                    int(role),
+                    None if bot_type is None else int(bot_type),
+                    bot_owner_id,
+                    now,
+                ),
+            ).fetchone()
+            return _user(row)
+
+        return await self._write(create)
+
+    async def get_user(self, user_id: int) -> User | None:
+        if not -(2**63) <= user_id < 2**63:
+            return None
+        rows = self._read(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        return _user(rows[0]) if rows else None
+
+    async def get_user_by_email(self, realm_id: int, email: str) -> User | None:
+        rows = self._read(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE realm_id = ? AND lower(email) = lower(?)",
+            (realm_id, email),
+        )
+        return _user(rows[0]) if rows else None
+
+    async def get_user_by_delivery_email(self, realm_id: int, email: str) -> User | None:
+        rows = self._read(
+            f"SELECT {_USER_COLUMNS} FROM users "
+            "WHERE realm_id = ? AND lower(delivery_email) = lower(?)",
+            (realm_id, email),
+        )
+        return _user(rows[0]) if rows else None
+
+    async def list_users(self, realm_id: int) -> list[User]:
+        rows = self._read(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE realm_id = ? ORDER BY id", (realm_id,)
+        )
+        return [_user(r) for r in rows]
+
+    async def _update_user(self, user_id: int, column: str, value: bool) -> User:
+        def update(conn: sqlite3.Connection) -> User:
+            row = conn.execute(
+                f"UPDATE users SET {column} = ? WHERE id = ? RETURNING {_USER_COLUMNS}",
+                (int(value), user_id),
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no user with id {user_id}")
+            return _user(row)
+
+        return await self._write(update)
+
+    async def set_user_active(self, user_id: int, active: bool) -> User:
+        return await self._update_user(user_id, "is_active", active)
+
+    async def set_presence_enabled(self, user_id: int, enabled: bool) -> User:
+        return await self._update_user(user_id, "presence_enabled", enabled)
+
+    # API keys
+
+    async def create_api_key(
+        self, user_id: int, key_hash: str, prefix: str, label: str, now: float
+    ) -> ApiKeyInfo:
+        def create(conn: sqlite3.Connection) -> ApiKeyInfo:
+            row = conn.execute(
+                "INSERT INTO api_keys (user_id, key_hash, prefix, label, created_at) "
+                f"VALUES (?, ?, ?, ?, ?) RETURNING {_KEY_COLUMNS}",
+                (user_id, key_hash, prefix, label, now),
+            ).fetchone()
+            return _key(row)
+
+        return await self._write(create)
+
+    async def list_api_keys(self, user_id: int) -> list[ApiKeyInfo]:
+        rows = self._read(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE user_id = ? ORDER BY id", (user_id,)
+        )
+        return [_key(r) for r in rows]
+
+    async def revoke_api_key(self, user_id: int, key_id: int) -> bool:
+        def revoke(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "DELETE FROM api_keys WHERE id = ? AND user_id = ?", (key_id, user_id)
+            )
+            return cur.rowcount > 0
+
+        return await self._write(revoke)
+
+    async def user_for_key_hash(self, key_hash: str) -> tuple[User, Realm] | None:
+        columns = ", ".join("u." + c.strip() for c in _USER_COLUMNS.split(","))
+        realm_columns = ", ".join("r." + c.strip() for c in _REALM_COLUMNS.split(","))
+        rows = self._read(
+            f"SELECT {columns}, {realm_columns} FROM api_keys k "
+            "JOIN users u ON u.id = k.user_id JOIN realms r ON r.id = u.realm_id "
+            "WHERE k.key_hash = ?",
+            (key_hash,),
+        )
+        if not rows:
+            return None
+        return _user(rows[0][:12]), _realm(rows[0][12:])
+
+    # Presence
+
+    async def record_presence(self, report: PresenceReport) -> PresenceOutcome:
+        future: asyncio.Future[PresenceOutcome] = asyncio.get_running_loop().create_future()
+        self._pending.append((report, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_pending())
+        return await future
+
+    async def _flush_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            reports = [report for report, _ in batch]
+            try:
+                outcomes = await self._in_writer(lambda: self._commit_reports(reports))
+            except Exception as exc:  # the writer itself failed: every report in it did
+                outcomes = [exc] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    def _commit_reports(
+        self, reports: list[PresenceReport]
+    ) -> list[PresenceOutcome | BaseException]:
+        """One transaction for the batch; if it fails, each report alone, to isolate the cause."""
+        conn = self._writer_conn
+        assert conn is not None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            outcomes: list[PresenceOutcome | BaseException] = [
+                _apply_report(conn, report) for report in reports
+            ]
+            conn.execute("COMMIT")
+            return outcomes
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if len(reports) == 1:
+                return [exc]
+        return [outcome for report in reports for outcome in self._commit_reports([report])]
+
+    async def get_presence(self, user_id: int) -> PresenceRow | None:
+        rows = self._read(
+            "SELECT user_id, last_active_time, last_connected_time, last_update_id "
+            "FROM user_presence WHERE user_id = ?",
+            (user_id,),
+        )
+        return PresenceRow(*rows[0]) if rows else None
+
+    async def read_realm_presence(self, query: RealmRead) -> Sequence[RealmPresenceRow]:
+        sql = (
+            "SELECT p.user_id, u.email, u.date_joined, p.last_active_time, "
+            "p.last_connected_time, p.last_update_id "
+            "FROM user_presence p JOIN users u ON u.id = p.user_id "
+            "WHERE p.realm_id = ? AND u.is_active = 1 AND u.bot_type IS NULL"
+        )
+        params: list[Any] = [query.realm_id]
+        if query.after_update_id is not None:
+            sql += " AND p.last_update_id > ?"
+            params.append(query.after_update_id)
+        if query.connected_since is not None:
+            sql += " AND p.last_connected_time >= ?"
+            params.append(query.connected_since)
+        sql += " ORDER BY p.last_update_id"
+        return [RealmPresenceRow(*row) for row in self._read(sql, params)]
+
+    async def realm_presence_sequence(self, realm_id: int) -> int:
+        rows = self._read(
+            "SELECT last_update_id FROM presence_sequences WHERE realm_id = ?", (realm_id,)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def activity_intervals(self, user_id: int) -> list[ActivityInterval]:
+        rows = self._read(
+            "SELECT start_time, end_time FROM user_activity_intervals WHERE user_id = ? "
+            "ORDER BY start_time",
+            (user_id,),
+        )
+        return [ActivityInterval(start, end) for start, end in rows]
+
+
+def _apply_report(conn: sqlite3.Connection, report: PresenceReport) -> PresenceOutcome:
+    outcome = PresenceOutcome(created=False, written=False, became_online=False, row=None)
+    if report.presence_rule is not None:
+        current = conn.execute(
+            "SELECT last_active_time, last_connected_time, last_update_id "
+            "FROM user_presence WHERE user_id = ?",
+            (report.user_id,),
+        ).fetchone()
+        times = None if current is None else PresenceTimes(current[0], current[1])
+        decision = report.presence_rule(times)
+        if decision.write:
+            (update_id,) = conn.execute(
+                "UPDATE presence_sequences SET last_update_id = last_update_id + 1 "
+                "WHERE realm_id = ? RETURNING last_update_id",
+                (report.realm_id,),
+            ).fetchone()
+            new = decision.times
+            conn.execute(
+                "INSERT INTO user_presence (user_id, realm_id, last_active_time, "
+                "last_connected_time, last_update_id) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET "
+                "last_active_time = excluded.last_active_time, "
+                "last_connected_time = excluded.last_connected_time, "
+                "last_update_id = excluded.last_update_id",
+                (
+                    report.user_id,
+                    report.realm_id,
+                    new.last_active_time,
+                    new.last_connected_time,
+                    update_id,
+                ),
+            )
+            row = PresenceRow(
+                report.user_id, new.last_active_time, new.last_connected_time, update_id
+            )
+            outcome = PresenceOutcome(
+                created=current is None,
+                written=True,
+                became_online=decision.became_online,
+                row=row,
+            )
+        elif current is not None:
+            outcome = PresenceOutcome(
+                created=False,
+                written=False,
+                became_online=False,
+                row=PresenceRow(report.user_id, current[0], current[1], current[2]),
+            )
+    if report.interval_rule is not None:
+        latest = conn.execute(
+            "SELECT id, start_time, end_time FROM user_activity_intervals WHERE user_id = ? "
+            "ORDER BY end_time DESC LIMIT 1",
+            (report.user_id,),
+        ).fetchone()
+        extend, interval = report.interval_rule(
+            None if latest is None else ActivityInterval(latest[1], latest[2])
+        )
+        if extend and latest is not None:
+            conn.execute(
+                "UPDATE user_activity_intervals SET start_time = ?, end_time = ? WHERE id = ?",
+                (interval.start, interval.end, latest[0]),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO user_activity_intervals (user_id, start_time, end_time) "
+                "VALUES (?, ?, ?)",
+                (report.user_id, interval.start, interval.end),
+            )
+    return outcome
