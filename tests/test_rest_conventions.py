@@ -1,0 +1,377 @@
+"""Zulip's REST conventions (spec 2.0): authentication, parameters, envelope, routing."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pytest
+from conftest import Account, Harness, assert_error
+
+from presenced.store.base import BotType
+
+PRESENCE = "/users/me/presence"
+
+
+def basic(credentials: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+
+# Authentication: every row of the table in spec 2.0, in Zulip's order of checks.
+
+
+def test_no_credentials(harness: Harness) -> None:
+    response = harness.request("POST", PRESENCE, data={"status": "active"})
+    assert_error(
+        response, 401, "Not logged in: API authentication or user session required", "UNAUTHORIZED"
+    )
+    assert response.headers["www-authenticate"] == 'Basic realm="zulip"'
+
+
+def test_scheme_is_not_basic(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    response = harness.request(
+        "GET", "/realm/presence", headers={"Authorization": "Bearer abcdef"}
+    )
+    assert_error(response, 400, "This endpoint requires HTTP basic authentication.")
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Basic", "Basic !!!notbase64", "Basic " + base64.b64encode(b"no-colon").decode(),
+     "Basic " + base64.b64encode(b"a:b:c").decode(), "Basic x y"],
+)
+def test_undecodable_header(harness: Harness, header: str) -> None:
+    response = harness.request("GET", "/realm/presence", headers={"Authorization": header})
+    assert_error(response, 401, "Invalid authorization header for basic auth", "UNAUTHORIZED")
+    assert response.headers["www-authenticate"] == 'Basic realm="zulip"'
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 33, "a" * 31 + "!", ""])
+def test_malformed_key(harness: Harness, zulip_realm: dict[str, Account], key: str) -> None:
+    response = harness.request(
+        "GET", "/realm/presence", headers=basic(f"hamlet@zulip.com:{key}")
+    )
+    assert_error(response, 401, "Malformed API key", "UNAUTHORIZED")
+
+
+def test_unknown_key_and_wrong_email(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    hamlet = zulip_realm["hamlet"]
+    response = harness.request("GET", "/realm/presence", headers=basic("hamlet@zulip.com:" + "a" * 32))
+    assert_error(response, 401, "Invalid API key", "UNAUTHORIZED")
+    response = harness.request(
+        "GET", "/realm/presence", headers=basic(f"othello@zulip.com:{hamlet.api_key}")
+    )
+    assert_error(response, 401, "Invalid API key", "UNAUTHORIZED")
+    # The email is compared case-insensitively.
+    response = harness.request(
+        "GET", "/realm/presence", headers=basic(f"HAMLET@Zulip.com:{hamlet.api_key}")
+    )
+    assert response.status_code == 200
+
+
+def test_basic_auth_takes_the_delivery_email(harness: Harness) -> None:
+    account = harness.account("user10@zulip.testserver", delivery_email="real@example.com")
+    response = harness.request(
+        "GET", "/realm/presence", headers=basic(f"user10@zulip.testserver:{account.api_key}")
+    )
+    assert_error(response, 401, "Invalid API key", "UNAUTHORIZED")
+    assert harness.get("/realm/presence", account).status_code == 200
+
+
+def test_deactivated_realm(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    hamlet = zulip_realm["hamlet"]
+    harness.run(harness.server.store.set_realm_deactivated, hamlet.user.realm_id, True)
+    harness.run(harness.server.store.set_user_active, hamlet.id, False)
+    response = harness.get("/realm/presence", hamlet)
+    assert_error(response, 401, "This organization has been deactivated", "UNAUTHORIZED")
+
+
+def test_deactivated_user(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    hamlet = zulip_realm["hamlet"]
+    harness.run(harness.server.store.set_user_active, hamlet.id, False)
+    response = harness.post(PRESENCE, hamlet, status="active")
+    assert_error(response, 401, "Account is deactivated", "UNAUTHORIZED")
+    assert harness.presence_row(hamlet) is None
+
+
+def test_wrong_subdomain(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    hamlet = zulip_realm["hamlet"]
+    outsider = harness.account("starnine@mit.edu", realm="zephyr")
+    response = harness.request("GET", "/realm/presence", account=hamlet, subdomain="zephyr")
+    assert_error(response, 401, "Account is not associated with this subdomain", "UNAUTHORIZED")
+    response = harness.request("GET", "/realm/presence", account=outsider, subdomain="")
+    assert_error(response, 401, "Account is not associated with this subdomain", "UNAUTHORIZED")
+    assert harness.get("/realm/presence", outsider).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:9991", "localhost", "LOCALHOST:9991", "www.localhost:9991"])
+def test_root_realm_hosts(harness: Harness, zulip_realm: dict[str, Account], host: str) -> None:
+    response = harness.request(
+        "GET", "/realm/presence", account=zulip_realm["hamlet"], headers={"Host": host}
+    )
+    assert response.status_code == 200
+
+
+def test_incoming_webhook_bot(harness: Harness) -> None:
+    bot = harness.account("webhook-bot@zulip.com", bot_type=BotType.INCOMING_WEBHOOK)
+    response = harness.get("/realm/presence", bot)
+    assert_error(
+        response, 401, "This API is not available to incoming webhook bots.", "UNAUTHORIZED"
+    )
+
+
+def test_bots_may_not_report_presence(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    bot = zulip_realm["bot"]
+    response = harness.post(PRESENCE, bot, status="active")
+    assert_error(response, 400, "This endpoint does not accept bot requests.")
+    # The bot refusal comes before any parameter check.
+    response = harness.post(PRESENCE, bot, ping_only="nope")
+    assert_error(response, 400, "This endpoint does not accept bot requests.")
+
+
+# Parameters
+
+
+def test_missing_status(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    response = harness.post(PRESENCE, zulip_realm["hamlet"])
+    body = assert_error(response, 400, "Missing 'status' argument", "REQUEST_VARIABLE_MISSING")
+    assert body["var_name"] == "status"
+    assert list(body) == ["result", "msg", "var_name", "code"]
+
+
+@pytest.mark.parametrize("name", ["ping_only", "new_user_input", "slim_presence"])
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [("True", "is not valid JSON"), ("yes", "is not valid JSON"), ("", "is not valid JSON"),
+     ("1", "is not a boolean"), ("0", "is not a boolean"), ("null", "is not a boolean"),
+     ('"true"', "is not a boolean")],
+)
+def test_boolean_parameters(
+    harness: Harness, zulip_realm: dict[str, Account], name: str, raw: str, problem: str
+) -> None:
+    hamlet = zulip_realm["hamlet"]
+    response = harness.request("POST", PRESENCE, account=hamlet, data={"status": "active", name: raw})
+    assert_error(response, 400, f"{name} {problem}")
+    assert harness.presence_row(hamlet) is None
+
+
+@pytest.mark.parametrize("name", ["last_update_id", "history_limit_days"])
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [("abc", "is not valid JSON"), ("NaN-ish", "is not valid JSON"), ("1.5", "is not an integer"),
+     ("1e3", "is not an integer"), ("true", "is not an integer"), ("null", "is not an integer"),
+     ('"5"', "is not an integer"), ("NaN", "is not an integer")],
+)
+def test_integer_parameters(
+    harness: Harness, zulip_realm: dict[str, Account], name: str, raw: str, problem: str
+) -> None:
+    hamlet = zulip_realm["hamlet"]
+    response = harness.request("POST", PRESENCE, account=hamlet, data={"status": "active", name: raw})
+    assert_error(response, 400, f"{name} {problem}")
+    assert harness.presence_row(hamlet) is None
+
+
+def test_json_values_allow_whitespace(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    body = harness.presence(zulip_realm["hamlet"], "active", ping_only=" true ")
+    assert body == {"result": "success", "msg": ""}
+
+
+def test_parameter_order_of_checks(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    """Missing status first, then each parameter in order, then the status value."""
+    hamlet = zulip_realm["hamlet"]
+    bad = {
+        "ping_only": "x",
+        "new_user_input": "x",
+        "slim_presence": "x",
+        "last_update_id": "x",
+        "history_limit_days": "x",
+    }
+    response = harness.request("POST", PRESENCE, account=hamlet, data=bad)
+    assert_error(response, 400, "Missing 'status' argument", "REQUEST_VARIABLE_MISSING")
+    data = {"status": "nonsense", **bad}
+    for name in list(bad):
+        response = harness.request("POST", PRESENCE, account=hamlet, data=data)
+        assert_error(response, 400, f"{name} is not valid JSON")
+        data[name] = "1" if name in ("last_update_id", "history_limit_days") else "false"
+    response = harness.request("POST", PRESENCE, account=hamlet, data=data)
+    assert_error(response, 400, "Invalid status: nonsense")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("history_limit_days", 10**30), ("history_limit_days", 10**7),
+     ("history_limit_days", -(10**7)), ("last_update_id", 10**30), ("last_update_id", -(2**63) - 1),
+     ("last_update_id", 2**63)],
+)
+def test_absurd_integers_are_refused(
+    harness: Harness, zulip_realm: dict[str, Account], name: str, value: int
+) -> None:
+    hamlet = zulip_realm["hamlet"]
+    response = harness.post(PRESENCE, hamlet, status="active", **{name: value})
+    assert_error(response, 400, f"Invalid {name}")
+    assert harness.presence_row(hamlet) is None
+
+
+def test_large_but_valid_integers(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    hamlet = zulip_realm["hamlet"]
+    body = harness.presence(hamlet, "active", history_limit_days=700_000, last_update_id=2**63 - 1)
+    assert body["presences"] == {}
+    assert body["presence_last_update_id"] == 2**63 - 1
+    body = harness.presence(hamlet, "active", history_limit_days=-5)
+    assert body["presences"] == {}
+    # A ping-only request does not read, so the window is never computed (as in Zulip).
+    ping = harness.presence(hamlet, "active", ping_only=True, history_limit_days=10**30)
+    assert ping == {"result": "success", "msg": ""}
+
+
+def test_negative_cursor_is_echoed(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    hamlet = zulip_realm["hamlet"]
+    harness.run(harness.server.store.set_presence_enabled, hamlet.id, False)
+    body = harness.presence(hamlet, "active", last_update_id=-5)
+    assert body["presences"] == {}
+    assert body["presence_last_update_id"] == -5
+
+
+def test_parameters_from_query_string_and_body(
+    harness: Harness, zulip_realm: dict[str, Account]
+) -> None:
+    hamlet = zulip_realm["hamlet"]
+    response = harness.request(
+        "POST", PRESENCE, account=hamlet, params={"status": "active", "slim_presence": "true"}
+    )
+    assert response.status_code == 200
+    assert str(hamlet.id) in response.json()["presences"]
+    response = harness.request(
+        "POST", PRESENCE, account=hamlet, params={"status": "nonsense"}, data={"status": "idle"}
+    )
+    assert response.status_code == 200
+
+
+def test_ignored_parameters_unsupported(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    hamlet = zulip_realm["hamlet"]
+    response = harness.request(
+        "POST",
+        PRESENCE,
+        account=hamlet,
+        params={"zebra": "1", "dont_block": "true"},
+        data={"status": "active", "apple": "x", "client": "website"},
+    )
+    assert response.json()["ignored_parameters_unsupported"] == ["apple", "dont_block", "zebra"]
+    assert list(response.json())[-1] == "ignored_parameters_unsupported"
+    assert "ignored_parameters_unsupported" not in harness.presence(hamlet, "active")
+    ping = harness.presence(hamlet, "active", ping_only=True, extra=1)
+    assert ping == {"result": "success", "msg": "", "ignored_parameters_unsupported": ["extra"]}
+    error = harness.post(PRESENCE, hamlet, status="bogus", extra=1)
+    assert "ignored_parameters_unsupported" not in error.json()
+    realm = harness.get("/realm/presence", hamlet, dont_block=True).json()
+    assert "ignored_parameters_unsupported" not in realm
+    single = harness.get(f"/users/{hamlet.id}/presence", hamlet, dont_block=True).json()
+    assert single["ignored_parameters_unsupported"] == ["dont_block"]
+
+
+def test_json_request_body_is_not_parameters(
+    harness: Harness, zulip_realm: dict[str, Account]
+) -> None:
+    response = harness.client.post(
+        "/api/v1/users/me/presence",
+        content=b'{"status": "active"}',
+        headers={"Authorization": zulip_realm["hamlet"].authorization(),
+                 "Content-Type": "application/json"},
+    )
+    assert_error(response, 400, "Missing 'status' argument", "REQUEST_VARIABLE_MISSING")
+
+
+def test_multipart_body(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    response = harness.client.post(
+        "/api/v1/users/me/presence",
+        files={"status": (None, "active"), "slim_presence": (None, "true")},
+        headers={"Authorization": zulip_realm["hamlet"].authorization()},
+    )
+    assert response.status_code == 200, response.text
+    assert str(zulip_realm["hamlet"].id) in response.json()["presences"]
+
+
+# Routing
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("GET", PRESENCE, ["POST"]), ("DELETE", PRESENCE, ["POST"]),
+     ("POST", "/users/8/presence", ["GET", "HEAD"]), ("POST", "/realm/presence", ["GET", "HEAD"]),
+     ("PATCH", "/users/me", ["GET", "HEAD"])],
+)
+def test_method_not_allowed_before_auth(
+    harness: Harness, method: str, path: str, allowed: list[str]
+) -> None:
+    response = harness.request(method, path)
+    assert response.status_code == 405
+    assert response.json() == {
+        "result": "error",
+        "msg": "Method Not Allowed",
+        "allowed_methods": allowed,
+    }
+    assert response.headers["allow"] == ", ".join(allowed)
+
+
+def test_options(harness: Harness) -> None:
+    response = harness.request("OPTIONS", "/realm/presence")
+    assert response.status_code == 204
+    assert response.headers["allow"] == "GET, HEAD"
+    assert harness.request("OPTIONS", PRESENCE).headers["allow"] == "POST"
+
+
+def test_head(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    response = harness.request("HEAD", "/realm/presence", account=zulip_realm["hamlet"])
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_unknown_route(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    response = harness.client.get("/api/v1/nonexistent")
+    assert response.status_code == 404
+    assert response.json()["result"] == "error"
+
+
+def test_plus_and_at_in_path(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    plus = harness.account("iago+x@zulip.com")
+    harness.presence(plus, "active")
+    body = harness.get("/users/iago+x@zulip.com/presence", zulip_realm["hamlet"]).json()
+    assert body["presence"]["aggregated"]["status"] == "active"
+
+
+# Rate limiting
+
+
+def test_rate_limit(make_harness: Callable[..., Harness]) -> None:
+    harness = make_harness(rate_limit_requests=3, rate_limit_window_secs=60)
+    hamlet = harness.account("hamlet@zulip.com")
+    remaining = []
+    for _ in range(3):
+        response = harness.get("/realm/presence", hamlet)
+        assert response.status_code == 200
+        assert response.headers["x-ratelimit-limit"] == "3"
+        remaining.append(int(response.headers["x-ratelimit-remaining"]))
+        assert int(response.headers["x-ratelimit-reset"]) == int(harness.clock() + 60)
+        harness.clock.advance(1)
+    assert remaining == [2, 1, 0]
+    response = harness.get("/realm/presence", hamlet)
+    body = assert_error(response, 429, "API usage exceeded rate limit", "RATE_LIMIT_HIT")
+    assert body["retry-after"] == pytest.approx(57.0)
+    assert list(body)[-2:] == ["code", "retry-after"]
+    assert float(response.headers["retry-after"]) == pytest.approx(57.0)
+    assert response.headers["x-ratelimit-remaining"] == "0"
+    # Other users have their own budget; time frees this one.
+    assert harness.get("/realm/presence", harness.account("iago@zulip.com")).status_code == 200
+    harness.clock.advance(57)
+    assert harness.get("/realm/presence", hamlet).status_code == 200
+
+
+# Envelope
+
+
+def test_envelope(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    response = harness.post(PRESENCE, zulip_realm["hamlet"], status="active")
+    assert response.headers["content-type"] == "application/json"
+    assert response.content.endswith(b"}\n")
+    assert list(response.json())[:2] == ["result", "msg"]
+    assert "no-store" in response.headers["cache-control"]
