@@ -150,7 +150,7 @@ async def cmd_user_create(args: argparse.Namespace, store: Store, settings: Sett
     if "@" not in args.email or args.email.strip() != args.email:
         raise CommandError(f"{args.email!r} is not an email address")
     realm = await _realm(store, args.realm)
-    bot_type = BOT_TYPES[args.bot_type] if args.bot or args.bot_type else None
+    bot_type = BOT_TYPES[args.bot_type or "generic"] if args.bot or args.bot_type else None
     owner_id = None
     if args.owner:
         owner = await store.get_user_by_delivery_email(realm.id, args.owner)

@@ -1,0 +1,220 @@
+"""A real ``presenced serve`` process, set up with the CLI, driven by real clients.
+
+The unmodified ``zulip`` package from PyPI and the curl commands of Zulip's documentation
+(the seeds), with only the host and the credentials changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import zulip
+from openapi_validation import validate_response
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "presenced", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def user(self, email: str, full_name: str, *extra: str) -> dict[str, Any]:
+        created: dict[str, Any] = json.loads(
+            self.cli("user", "create", "--email", email, "--full-name", full_name, "--json", *extra)
+        )
+        return created
+
+    def client(self, email: str, api_key: str) -> Any:
+        return zulip.Client(email=email, api_key=api_key, site=self.url)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    workdir = tmp_path_factory.mktemp("live")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PRESENCED_DATABASE_URL": f"sqlite:///{workdir / 'presenced.db'}",
+        "PRESENCED_EXTERNAL_HOST": f"localhost:{port}",
+        "HOME": str(workdir),
+    }
+    init = subprocess.run(
+        [sys.executable, "-m", "presenced", "init"], env=env, capture_output=True, timeout=60
+    )
+    assert init.returncode == 0, init.stderr
+    log = (workdir / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "presenced", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url + "/api/v1/server_settings", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, (workdir / "server.log").read_text()
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.1)
+    server = LiveServer(url=url, env=env, process=process)
+    server.cli("realm", "create", "--name", "Zulip Dev")
+    try:
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def checked(method: str, path: str, result: dict[str, Any], status: int = 200) -> dict[str, Any]:
+    validate_response(method, path, status, result)
+    return result
+
+
+def test_zulip_client_presence(live: LiveServer) -> None:
+    iago = live.user("iago@zulip.com", "Iago", "--role", "admin")
+    hamlet = live.user("hamlet@zulip.com", "King Hamlet")
+    bot = live.user("bot@zulip.com", "A bot", "--bot")
+    iago_client = live.client(iago["email"], iago["api_key"])
+    hamlet_client = live.client(hamlet["email"], hamlet["api_key"])
+    bot_client = live.client(bot["email"], bot["api_key"])
+    assert iago_client.zulip_version == "10.0"
+    assert iago_client.feature_level >= 288
+
+    modern = checked("POST", "/api/v1/users/me/presence", iago_client.update_presence(
+        {"status": "active", "ping_only": False, "new_user_input": False, "last_update_id": -1}
+    ))
+    assert modern["result"] == "success"
+    assert set(modern["presences"]) == {str(iago["user_id"])}
+    cursor = modern["presence_last_update_id"]
+    assert cursor >= 1
+
+    legacy = checked(
+        "POST", "/api/v1/users/me/presence", hamlet_client.update_presence({"status": "idle"})
+    )
+    assert set(legacy["presences"]) == {"iago@zulip.com", "hamlet@zulip.com"}
+    assert legacy["presences"]["iago@zulip.com"]["aggregated"]["status"] == "active"
+
+    delta = iago_client.update_presence({"status": "active", "last_update_id": cursor})
+    assert set(delta["presences"]) == {str(hamlet["user_id"])}
+    assert delta["presence_last_update_id"] > cursor
+
+    realm = checked("GET", "/api/v1/realm/presence", bot_client.get_realm_presence())
+    assert set(realm["presences"]) == {"iago@zulip.com", "hamlet@zulip.com"}
+
+    by_email = checked(
+        "GET",
+        "/api/v1/users/hamlet@zulip.com/presence",
+        iago_client.get_user_presence("hamlet@zulip.com"),
+    )
+    assert by_email["presence"]["website"]["status"] in ("active", "idle")
+    by_id = iago_client.get_user_presence(str(hamlet["user_id"]))
+    assert by_id["presence"] == by_email["presence"]
+    missing = iago_client.get_user_presence("nobody@zulip.com")
+    assert missing == {"result": "error", "msg": "No such user", "code": "BAD_REQUEST"}
+
+    refused = bot_client.update_presence({"status": "active"})
+    assert refused["msg"] == "This endpoint does not accept bot requests."
+
+
+def test_zuliprc_keys_and_revocation(live: LiveServer, tmp_path: Path) -> None:
+    live.user("cordelia@zulip.com", "Cordelia")
+    rc = tmp_path / "zuliprc"
+    rc.write_text(live.cli("zuliprc", "--email", "cordelia@zulip.com", "--site", live.url))
+    client = zulip.Client(config_file=str(rc))
+    assert client.update_presence({"status": "active", "ping_only": True})["result"] == "success"
+    profile = checked("GET", "/api/v1/users/me", client.get_profile())
+    assert profile["email"] == "cordelia@zulip.com"
+    members = checked("GET", "/api/v1/users", client.get_members())
+    assert "cordelia@zulip.com" in {m["email"] for m in members["members"]}
+
+    keys = json.loads(live.cli("key", "list", "--email", "cordelia@zulip.com", "--json"))
+    assert len(keys) == 2
+    zuliprc_key = keys[-1]["key_id"]
+    live.cli("key", "revoke", "--email", "cordelia@zulip.com", "--key-id", str(zuliprc_key))
+    revoked = client.get_realm_presence()
+    assert revoked["msg"] == "Invalid API key"
+
+    fresh = live.cli("key", "create", "--email", "cordelia@zulip.com", "--label", "laptop").strip()
+    assert len(fresh) == 32
+    client2 = live.client("cordelia@zulip.com", fresh)
+    assert client2.get_realm_presence()["result"] == "success"
+
+    live.cli("user", "deactivate", "--email", "cordelia@zulip.com")
+    assert client2.get_realm_presence()["msg"] == "Account is deactivated"
+
+
+# The curl commands of Zulip's pages (shared/seeds), verbatim but for host and credentials.
+SEED_CURLS = {
+    "update-presence": """curl -sSX POST https://garlic.sandwich.net/api/v1/users/me/presence \\
+    -u BOT_EMAIL_ADDRESS:BOT_API_KEY \\
+    --data-urlencode last_update_id=5 \\
+    --data-urlencode history_limit_days=365 \\
+    --data-urlencode new_user_input=false \\
+    --data-urlencode ping_only=false \\
+    --data-urlencode slim_presence=false \\
+    --data-urlencode status=active""",
+    "get-presence": """curl -sSX GET -G https://legion.zulipchat.com/api/v1/realm/presence \\
+    -u BOT_EMAIL_ADDRESS:BOT_API_KEY""",
+    "get-user-presence-2020": """curl -X GET https://hrms-new.chat.convergenceservices.in/api/v1/users/<email>/presence \\
+-u BOT_EMAIL_ADDRESS:BOT_API_KEY""",
+    "get-user-presence": """curl -sSX GET -G https://example.zulipchat.com/api/v1/users/iago@zulip.com/presence \\
+    -u BOT_EMAIL_ADDRESS:BOT_API_KEY""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEED_CURLS))
+def test_seed_curl_commands(live: LiveServer, name: str) -> None:
+    try:
+        live.cli("user", "create", "--email", "iago@zulip.com", "--full-name", "Iago")
+    except AssertionError:
+        pass  # created by an earlier test
+    key = live.cli("key", "create", "--email", "iago@zulip.com").strip()
+    iago = zulip.Client(email="iago@zulip.com", api_key=key, site=live.url)
+    iago.update_presence({"status": "active"})
+    command = SEED_CURLS[name].replace("<email>", "iago@zulip.com")
+    for host in ("https://garlic.sandwich.net", "https://legion.zulipchat.com",
+                 "https://hrms-new.chat.convergenceservices.in", "https://example.zulipchat.com"):
+        command = command.replace(host, live.url)
+    command = command.replace("BOT_EMAIL_ADDRESS:BOT_API_KEY", f"iago@zulip.com:{key}")
+    argv = shlex.split(command.replace("\\\n", " "))
+    result = subprocess.run(argv, capture_output=True, timeout=30, check=True)
+    body = json.loads(result.stdout)
+    assert body["result"] == "success", body
+    path = next(a for a in argv if a.startswith(live.url))[len(live.url):]
+    method = argv[next(i for i, a in enumerate(argv) if a.startswith("-") and a.endswith("X")) + 1]
+    checked(method, path, body)
