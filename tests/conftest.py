@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import httpx2 as httpx
 import pytest
-from openapi_validation import validate_response
 from starlette.testclient import TestClient
 
+from openapi_validation import validate_response
 from presenced.app import create_app
 from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
 from presenced.server import Server

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from conftest import DAY, Account, Harness
 
 
@@ -70,7 +71,10 @@ def test_legacy_activity_offset(
     entry = harness.get("/realm/presence", hamlet).json()["presences"][hamlet.email]
     expected_ts = int(now - gap) if status == "active" else int(now)
     assert entry["website"] == {
-        "client": "website", "status": status, "timestamp": expected_ts, "pushable": False
+        "client": "website",
+        "status": status,
+        "timestamp": expected_ts,
+        "pushable": False,
     }
     assert entry["aggregated"] == {"client": "website", "status": status, "timestamp": expected_ts}
 

@@ -6,6 +6,7 @@ The unmodified ``zulip`` package from PyPI and the curl commands of Zulip's docu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -21,6 +22,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import zulip
+
 from openapi_validation import validate_response
 
 
@@ -115,9 +117,13 @@ def test_zulip_client_presence(live: LiveServer) -> None:
     assert iago_client.zulip_version == "10.0"
     assert iago_client.feature_level >= 288
 
-    modern = checked("POST", "/api/v1/users/me/presence", iago_client.update_presence(
-        {"status": "active", "ping_only": False, "new_user_input": False, "last_update_id": -1}
-    ))
+    modern = checked(
+        "POST",
+        "/api/v1/users/me/presence",
+        iago_client.update_presence(
+            {"status": "active", "ping_only": False, "new_user_input": False, "last_update_id": -1}
+        ),
+    )
     assert modern["result"] == "success"
     assert set(modern["presences"]) == {str(iago["user_id"])}
     cursor = modern["presence_last_update_id"]
@@ -199,22 +205,24 @@ SEED_CURLS = {
 
 @pytest.mark.parametrize("name", sorted(SEED_CURLS))
 def test_seed_curl_commands(live: LiveServer, name: str) -> None:
-    try:
+    with contextlib.suppress(AssertionError):  # created by an earlier test
         live.cli("user", "create", "--email", "iago@zulip.com", "--full-name", "Iago")
-    except AssertionError:
-        pass  # created by an earlier test
     key = live.cli("key", "create", "--email", "iago@zulip.com").strip()
     iago = zulip.Client(email="iago@zulip.com", api_key=key, site=live.url)
     iago.update_presence({"status": "active"})
     command = SEED_CURLS[name].replace("<email>", "iago@zulip.com")
-    for host in ("https://garlic.sandwich.net", "https://legion.zulipchat.com",
-                 "https://hrms-new.chat.convergenceservices.in", "https://example.zulipchat.com"):
+    for host in (
+        "https://garlic.sandwich.net",
+        "https://legion.zulipchat.com",
+        "https://hrms-new.chat.convergenceservices.in",
+        "https://example.zulipchat.com",
+    ):
         command = command.replace(host, live.url)
     command = command.replace("BOT_EMAIL_ADDRESS:BOT_API_KEY", f"iago@zulip.com:{key}")
     argv = shlex.split(command.replace("\\\n", " "))
     result = subprocess.run(argv, capture_output=True, timeout=30, check=True)
     body = json.loads(result.stdout)
     assert body["result"] == "success", body
-    path = next(a for a in argv if a.startswith(live.url))[len(live.url):]
+    path = next(a for a in argv if a.startswith(live.url))[len(live.url) :]
     method = argv[next(i for i, a in enumerate(argv) if a.startswith("-") and a.endswith("X")) + 1]
     checked(method, path, body)

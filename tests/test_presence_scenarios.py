@@ -5,7 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import DAY, Account, Harness, assert_error
-
 from presenced.store.base import ActivityInterval
 
 
@@ -243,7 +242,11 @@ def test_email_access(harness: Harness) -> None:
 
 def test_single_user_get(harness: Harness, zulip_realm: dict[str, Account]) -> None:
     """Scenario 20 (without guests): every error in its order, and the two-key shape."""
-    othello, hamlet, cordelia = zulip_realm["othello"], zulip_realm["hamlet"], zulip_realm["cordelia"]
+    othello, hamlet, cordelia = (
+        zulip_realm["othello"],
+        zulip_realm["hamlet"],
+        zulip_realm["cordelia"],
+    )
     harness.presence(othello, "active")
     harness.presence(othello, "idle")
     other = harness.account("zephyr@mit.edu", realm="zephyr")

@@ -6,8 +6,8 @@ import base64
 from collections.abc import Callable
 
 import pytest
-from conftest import Account, Harness, assert_error
 
+from conftest import Account, Harness, assert_error
 from presenced.store.base import BotType
 
 PRESENCE = "/users/me/presence"
@@ -29,16 +29,19 @@ def test_no_credentials(harness: Harness) -> None:
 
 
 def test_scheme_is_not_basic(harness: Harness, zulip_realm: dict[str, Account]) -> None:
-    response = harness.request(
-        "GET", "/realm/presence", headers={"Authorization": "Bearer abcdef"}
-    )
+    response = harness.request("GET", "/realm/presence", headers={"Authorization": "Bearer abcdef"})
     assert_error(response, 400, "This endpoint requires HTTP basic authentication.")
 
 
 @pytest.mark.parametrize(
     "header",
-    ["Basic", "Basic !!!notbase64", "Basic " + base64.b64encode(b"no-colon").decode(),
-     "Basic " + base64.b64encode(b"a:b:c").decode(), "Basic x y"],
+    [
+        "Basic",
+        "Basic !!!notbase64",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Basic " + base64.b64encode(b"a:b:c").decode(),
+        "Basic x y",
+    ],
 )
 def test_undecodable_header(harness: Harness, header: str) -> None:
     response = harness.request("GET", "/realm/presence", headers={"Authorization": header})
@@ -48,15 +51,15 @@ def test_undecodable_header(harness: Harness, header: str) -> None:
 
 @pytest.mark.parametrize("key", ["short", "x" * 33, "a" * 31 + "!", ""])
 def test_malformed_key(harness: Harness, zulip_realm: dict[str, Account], key: str) -> None:
-    response = harness.request(
-        "GET", "/realm/presence", headers=basic(f"hamlet@zulip.com:{key}")
-    )
+    response = harness.request("GET", "/realm/presence", headers=basic(f"hamlet@zulip.com:{key}"))
     assert_error(response, 401, "Malformed API key", "UNAUTHORIZED")
 
 
 def test_unknown_key_and_wrong_email(harness: Harness, zulip_realm: dict[str, Account]) -> None:
     hamlet = zulip_realm["hamlet"]
-    response = harness.request("GET", "/realm/presence", headers=basic("hamlet@zulip.com:" + "a" * 32))
+    response = harness.request(
+        "GET", "/realm/presence", headers=basic("hamlet@zulip.com:" + "a" * 32)
+    )
     assert_error(response, 401, "Invalid API key", "UNAUTHORIZED")
     response = harness.request(
         "GET", "/realm/presence", headers=basic(f"othello@zulip.com:{hamlet.api_key}")
@@ -104,7 +107,9 @@ def test_wrong_subdomain(harness: Harness, zulip_realm: dict[str, Account]) -> N
     assert harness.get("/realm/presence", outsider).status_code == 200
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1:9991", "localhost", "LOCALHOST:9991", "www.localhost:9991"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:9991", "localhost", "LOCALHOST:9991", "www.localhost:9991"]
+)
 def test_root_realm_hosts(harness: Harness, zulip_realm: dict[str, Account], host: str) -> None:
     response = harness.request(
         "GET", "/realm/presence", account=zulip_realm["hamlet"], headers={"Host": host}
@@ -142,15 +147,23 @@ def test_missing_status(harness: Harness, zulip_realm: dict[str, Account]) -> No
 @pytest.mark.parametrize("name", ["ping_only", "new_user_input", "slim_presence"])
 @pytest.mark.parametrize(
     ("raw", "problem"),
-    [("True", "is not valid JSON"), ("yes", "is not valid JSON"), ("", "is not valid JSON"),
-     ("1", "is not a boolean"), ("0", "is not a boolean"), ("null", "is not a boolean"),
-     ('"true"', "is not a boolean")],
+    [
+        ("True", "is not valid JSON"),
+        ("yes", "is not valid JSON"),
+        ("", "is not valid JSON"),
+        ("1", "is not a boolean"),
+        ("0", "is not a boolean"),
+        ("null", "is not a boolean"),
+        ('"true"', "is not a boolean"),
+    ],
 )
 def test_boolean_parameters(
     harness: Harness, zulip_realm: dict[str, Account], name: str, raw: str, problem: str
 ) -> None:
     hamlet = zulip_realm["hamlet"]
-    response = harness.request("POST", PRESENCE, account=hamlet, data={"status": "active", name: raw})
+    response = harness.request(
+        "POST", PRESENCE, account=hamlet, data={"status": "active", name: raw}
+    )
     assert_error(response, 400, f"{name} {problem}")
     assert harness.presence_row(hamlet) is None
 
@@ -158,15 +171,24 @@ def test_boolean_parameters(
 @pytest.mark.parametrize("name", ["last_update_id", "history_limit_days"])
 @pytest.mark.parametrize(
     ("raw", "problem"),
-    [("abc", "is not valid JSON"), ("NaN-ish", "is not valid JSON"), ("1.5", "is not an integer"),
-     ("1e3", "is not an integer"), ("true", "is not an integer"), ("null", "is not an integer"),
-     ('"5"', "is not an integer"), ("NaN", "is not an integer")],
+    [
+        ("abc", "is not valid JSON"),
+        ("NaN-ish", "is not valid JSON"),
+        ("1.5", "is not an integer"),
+        ("1e3", "is not an integer"),
+        ("true", "is not an integer"),
+        ("null", "is not an integer"),
+        ('"5"', "is not an integer"),
+        ("NaN", "is not an integer"),
+    ],
 )
 def test_integer_parameters(
     harness: Harness, zulip_realm: dict[str, Account], name: str, raw: str, problem: str
 ) -> None:
     hamlet = zulip_realm["hamlet"]
-    response = harness.request("POST", PRESENCE, account=hamlet, data={"status": "active", name: raw})
+    response = harness.request(
+        "POST", PRESENCE, account=hamlet, data={"status": "active", name: raw}
+    )
     assert_error(response, 400, f"{name} {problem}")
     assert harness.presence_row(hamlet) is None
 
@@ -199,9 +221,14 @@ def test_parameter_order_of_checks(harness: Harness, zulip_realm: dict[str, Acco
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("history_limit_days", 10**30), ("history_limit_days", 10**7),
-     ("history_limit_days", -(10**7)), ("last_update_id", 10**30), ("last_update_id", -(2**63) - 1),
-     ("last_update_id", 2**63)],
+    [
+        ("history_limit_days", 10**30),
+        ("history_limit_days", 10**7),
+        ("history_limit_days", -(10**7)),
+        ("last_update_id", 10**30),
+        ("last_update_id", -(2**63) - 1),
+        ("last_update_id", 2**63),
+    ],
 )
 def test_absurd_integers_are_refused(
     harness: Harness, zulip_realm: dict[str, Account], name: str, value: int
@@ -275,8 +302,10 @@ def test_json_request_body_is_not_parameters(
     response = harness.client.post(
         "/api/v1/users/me/presence",
         content=b'{"status": "active"}',
-        headers={"Authorization": zulip_realm["hamlet"].authorization(),
-                 "Content-Type": "application/json"},
+        headers={
+            "Authorization": zulip_realm["hamlet"].authorization(),
+            "Content-Type": "application/json",
+        },
     )
     assert_error(response, 400, "Missing 'status' argument", "REQUEST_VARIABLE_MISSING")
 
@@ -296,9 +325,13 @@ def test_multipart_body(harness: Harness, zulip_realm: dict[str, Account]) -> No
 
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
-    [("GET", PRESENCE, ["POST"]), ("DELETE", PRESENCE, ["POST"]),
-     ("POST", "/users/8/presence", ["GET", "HEAD"]), ("POST", "/realm/presence", ["GET", "HEAD"]),
-     ("PATCH", "/users/me", ["GET", "HEAD"])],
+    [
+        ("GET", PRESENCE, ["POST"]),
+        ("DELETE", PRESENCE, ["POST"]),
+        ("POST", "/users/8/presence", ["GET", "HEAD"]),
+        ("POST", "/realm/presence", ["GET", "HEAD"]),
+        ("PATCH", "/users/me", ["GET", "HEAD"]),
+    ],
 )
 def test_method_not_allowed_before_auth(
     harness: Harness, method: str, path: str, allowed: list[str]

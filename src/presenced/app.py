@@ -31,9 +31,7 @@ def api_routes(server: Server) -> list[Route]:
         path("/server_settings", GET=Method(server_views.server_settings, public=True)),
         path("/openapi.json", GET=Method(server_views.openapi_document, public=True)),
         path("/users/me/presence", POST=Method(presence_views.update_presence)),
-        path(
-            "/users/{user_id_or_email}/presence", GET=Method(presence_views.get_user_presence)
-        ),
+        path("/users/{user_id_or_email}/presence", GET=Method(presence_views.get_user_presence)),
         path("/realm/presence", GET=Method(presence_views.get_realm_presence)),
         path("/users/me", GET=Method(users_views.get_own_user)),
         path("/users", GET=Method(users_views.get_users)),
@@ -52,7 +50,9 @@ def create_app(
     settings: Settings, *, store: Store | None = None, clock: Clock = system_clock
 ) -> Starlette:
     """The app for ``settings``; the store is opened and migrated in the lifespan."""
-    server = Server(settings=settings, store=store or open_store(settings.database_url), clock=clock)
+    server = Server(
+        settings=settings, store=store or open_store(settings.database_url), clock=clock
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -59,8 +59,9 @@ async def _realm(store: Store, subdomain: str) -> Realm:
     if realm is None:
         name = "the root realm" if subdomain == "" else f"realm {subdomain!r}"
         hint = "" if subdomain == "" else f" --subdomain {subdomain}"
-        raise CommandError(f"{name} does not exist; create it with: presenced realm create "
-                           f"--name NAME{hint}")
+        raise CommandError(
+            f"{name} does not exist; create it with: presenced realm create --name NAME{hint}"
+        )
     return realm
 
 
@@ -133,10 +134,18 @@ async def cmd_realm_list(args: argparse.Namespace, store: Store, settings: Setti
         _print_json([_realm_json(r) for r in realms])
         return
     for realm in realms:
-        flags = [f for f, on in (("deactivated", realm.deactivated),
-                                 ("presence disabled", realm.presence_disabled)) if on]
+        flags = [
+            f
+            for f, on in (
+                ("deactivated", realm.deactivated),
+                ("presence disabled", realm.presence_disabled),
+            )
+            if on
+        ]
         subdomain = realm.subdomain or "(root)"
-        print(f"{realm.id}\t{subdomain}\t{realm.name}" + (f"\t[{', '.join(flags)}]" if flags else ""))
+        print(
+            f"{realm.id}\t{subdomain}\t{realm.name}" + (f"\t[{', '.join(flags)}]" if flags else "")
+        )
 
 
 async def cmd_realm_deactivate(args: argparse.Namespace, store: Store, settings: Settings) -> None:
@@ -158,7 +167,13 @@ async def cmd_user_create(args: argparse.Namespace, store: Store, settings: Sett
             raise CommandError(f"no user {args.owner!r} to own the bot")
         owner_id = owner.id
     user = await store.create_user(
-        realm.id, args.email, args.email, args.full_name, ROLES[args.role], bot_type, owner_id,
+        realm.id,
+        args.email,
+        args.email,
+        args.full_name,
+        ROLES[args.role],
+        bot_type,
+        owner_id,
         system_clock(),
     )
     _, key = await _new_key(store, user, "created with the user")
@@ -182,9 +197,13 @@ async def cmd_user_list(args: argparse.Namespace, store: Store, settings: Settin
         return
     for user in users:
         info = _user_json(user)
-        extra = [tag for tag, on in (("bot", user.is_bot), ("deactivated", not user.is_active)) if on]
-        print(f"{user.id}\t{user.email}\t{user.full_name}\t{info['role']}"
-              + (f"\t[{', '.join(extra)}]" if extra else ""))
+        extra = [
+            tag for tag, on in (("bot", user.is_bot), ("deactivated", not user.is_active)) if on
+        ]
+        print(
+            f"{user.id}\t{user.email}\t{user.full_name}\t{info['role']}"
+            + (f"\t[{', '.join(extra)}]" if extra else "")
+        )
 
 
 async def cmd_key_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
@@ -200,8 +219,12 @@ async def cmd_key_list(args: argparse.Namespace, store: Store, settings: Setting
     user = await _user(store, args)
     keys = await store.list_api_keys(user.id)
     if args.json:
-        _print_json([{"key_id": k.id, "prefix": k.prefix, "label": k.label,
-                      "created_at": k.created_at} for k in keys])
+        _print_json(
+            [
+                {"key_id": k.id, "prefix": k.prefix, "label": k.label, "created_at": k.created_at}
+                for k in keys
+            ]
+        )
         return
     for k in keys:
         print(f"{k.id}\t{k.prefix}…\t{k.label}")
@@ -238,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=None)
 
     realm = sub.add_parser("realm", help="organizations").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+        dest="action", required=True, metavar="ACTION"
+    )
     create = realm.add_parser("create", help="create a realm (no subdomain: the root realm)")
     create.add_argument("--name", required=True)
     create.add_argument("--subdomain", default="")
@@ -253,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=cmd_realm_deactivate, reactivate=reactivate)
 
     user = sub.add_parser("user", help="users and bots").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+        dest="action", required=True, metavar="ACTION"
+    )
     create = user.add_parser("create", help="create a user and print its first API key")
     create.add_argument("--email", required=True)
     create.add_argument("--full-name", required=True)
@@ -275,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_user_list)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+        dest="action", required=True, metavar="ACTION"
+    )
     create = key.add_parser("create", help="create another API key for a user")
     create.add_argument("--email", required=True)
     create.add_argument("--realm", default="")

@@ -78,9 +78,7 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
     return str(raw)
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build the settings from the config file, the environment, then explicit overrides."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}

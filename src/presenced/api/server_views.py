@@ -15,8 +15,18 @@ from presenced.api.responses import json_success
 from presenced.realms import ROOT_SUBDOMAIN, realm_url
 
 AUTHENTICATION_METHODS = (
-    "password", "dev", "email", "ldap", "remoteuser", "github", "azuread", "gitlab", "apple",
-    "google", "saml", "openid connect",
+    "password",
+    "dev",
+    "email",
+    "ldap",
+    "remoteuser",
+    "github",
+    "azuread",
+    "gitlab",
+    "apple",
+    "google",
+    "saml",
+    "openid connect",
 )
 
 

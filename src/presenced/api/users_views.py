@@ -17,9 +17,7 @@ AVATAR_VERSION = 1
 
 
 def iso_datetime(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC).isoformat(
-        timespec="minutes"
-    )
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC).isoformat(timespec="minutes")
 
 
 def gravatar_url(email: str) -> str:

@@ -46,9 +46,7 @@ def decide_report(
     )
 
 
-def extend_activity(
-    latest: ActivityInterval | None, now: float
-) -> tuple[bool, ActivityInterval]:
+def extend_activity(latest: ActivityInterval | None, now: float) -> tuple[bool, ActivityInterval]:
     """Record user input at ``now``: extend the latest interval if it is still open, else start one.
 
     Returns (True, the extended interval) or (False, a new interval to add).

@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 from presenced.store import migrate
@@ -345,7 +346,7 @@ class SQLiteStore:
             batch, self._pending = self._pending, []
             reports = [report for report, _ in batch]
             try:
-                outcomes = await self._in_writer(lambda: self._commit_reports(reports))
+                outcomes = await self._in_writer(partial(self._commit_reports, reports))
             except Exception as exc:  # the writer itself failed: every report in it did
                 outcomes = [exc] * len(batch)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
