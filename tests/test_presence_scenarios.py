@@ -5,7 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import DAY, Account, Harness, assert_error
-from presenced.store.base import ActivityInterval
+from presenced.presence import rules
+from presenced.store.base import ActivityInterval, PresenceTimes
 
 
 def test_date_logic_window_and_formats(harness: Harness, zulip_realm: dict[str, Account]) -> None:
@@ -402,3 +403,36 @@ def test_presence_disabled_realm(harness: Harness, zulip_realm: dict[str, Accoun
     assert harness.presence_row(hamlet) is not None
     body = harness.get(f"/users/{hamlet.id}/presence", hamlet).json()
     assert body["presence"]["website"]["timestamp"] == int(harness.clock())
+
+
+def test_idle_for_notifications(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    """Scenario 13: no row, an idle-only row, a fresh active report, 201 s later, idle again."""
+    hamlet = zulip_realm["hamlet"]
+
+    def idle() -> bool:
+        row = harness.presence_row(hamlet)
+        times = (
+            None if row is None else PresenceTimes(row.last_active_time, row.last_connected_time)
+        )
+        return rules.idle_for_notifications(
+            times, now=harness.clock(), offline_threshold=harness.settings.offline_threshold_secs
+        )
+
+    assert idle()
+    harness.presence(hamlet, "idle", ping_only=True)
+    assert idle()
+    harness.presence(hamlet, "active", ping_only=True)
+    assert not idle()
+    harness.clock.advance(201)
+    assert idle()
+    harness.presence(hamlet, "idle", ping_only=True)
+    assert idle()
+    response = harness.request(
+        "POST",
+        "/users/me/presence",
+        account=hamlet,
+        data={"status": "active"},
+        headers={"User-Agent": "ZulipAndroid/1.0"},
+    )
+    assert response.status_code == 200
+    assert not idle()

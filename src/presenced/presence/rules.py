@@ -55,3 +55,13 @@ def extend_activity(latest: ActivityInterval | None, now: float) -> tuple[bool, 
     if latest is not None and now <= latest.end and end >= latest.start:
         return True, ActivityInterval(min(latest.start, now), max(latest.end, end))
     return False, ActivityInterval(now, end)
+
+
+def idle_for_notifications(
+    times: PresenceTimes | None, *, now: float, offline_threshold: float
+) -> bool:
+    """Whether a user counts as away for message notifications (Zulip's
+    ``filter_presence_idle_user_ids``): unless they were active within the offline threshold."""
+    if times is None or times.last_active_time is None:
+        return True
+    return times.last_active_time < now - offline_threshold
