@@ -13,8 +13,9 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,8 @@ def test_zulip_client_presence(live: LiveServer) -> None:
     iago_client = live.client(iago["email"], iago["api_key"])
     hamlet_client = live.client(hamlet["email"], hamlet["api_key"])
     bot_client = live.client(bot["email"], bot["api_key"])
-    assert iago_client.zulip_version == "10.0"
-    assert iago_client.feature_level >= 288
+    assert iago_client.zulip_version == "11.0"
+    assert iago_client.feature_level >= 419
 
     modern = checked(
         "POST",
@@ -226,3 +227,46 @@ def test_seed_curl_commands(live: LiveServer, name: str) -> None:
     path = next(a for a in argv if a.startswith(live.url))[len(live.url) :]
     method = argv[next(i for i, a in enumerate(argv) if a.startswith("-") and a.endswith("X")) + 1]
     checked(method, path, body)
+
+
+def test_call_on_each_event_receives_presence_and_reregisters(live: LiveServer) -> None:
+    """The client's own event loop: a presence event from another user's first report; after
+    its queue is deleted, it registers a new one by itself and keeps receiving."""
+    watcher = live.user("watcher@zulip.com", "Watcher")
+    first = live.user("first@zulip.com", "First Reporter")
+    second = live.user("second@zulip.com", "Second Reporter")
+    client = live.client(watcher["email"], watcher["api_key"])
+    queue_ids: list[str] = []
+    received: list[dict[str, Any]] = []
+    register = client.register
+
+    def recording_register(*args: Any, **kwargs: Any) -> Any:
+        result = register(*args, **kwargs)
+        queue_ids.append(result["queue_id"])
+        return result
+
+    client.register = recording_register
+    thread = threading.Thread(
+        target=client.call_on_each_event, args=(received.append, ["presence"]), daemon=True
+    )
+    thread.start()
+
+    def wait_for(condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.05)
+
+    wait_for(lambda: len(queue_ids) == 1, "the first registration")
+    live.client(first["email"], first["api_key"]).update_presence({"status": "active"})
+    wait_for(lambda: any(e.get("user_id") == first["user_id"] for e in received), "an event")
+    event = next(e for e in received if e.get("user_id") == first["user_id"])
+    assert event["type"] == "presence"
+    assert event["email"] == "first@zulip.com"
+    assert event["presence"]["website"]["status"] == "active"
+
+    other = live.client(watcher["email"], watcher["api_key"])
+    assert other.deregister(queue_ids[0])["result"] == "success"
+    wait_for(lambda: len(queue_ids) == 2, "a new registration")
+    live.client(second["email"], second["api_key"]).update_presence({"status": "idle"})
+    wait_for(lambda: any(e.get("user_id") == second["user_id"] for e in received), "an event")

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
+from conftest import Harness
 from openapi_validation import (
     API_PREFIX,
     documented_operations,
@@ -24,6 +25,7 @@ from openapi_validation import (
 )
 from presenced import version
 from presenced.api import server_views
+from presenced.api.channels_views import DEFAULT_COLOR, stream_dict
 from presenced.api.endpoint import Call, Method, RestEndpoint
 from presenced.api.errors import (
     ApiError,
@@ -31,14 +33,25 @@ from presenced.api.errors import (
     RateLimitedError,
     UnauthorizedError,
 )
+from presenced.api.events_views import NARROW_OPERATORS, BadEventQueueIdError
 from presenced.api.openapi import document, document_json
 from presenced.api.responses import json_error, json_success
+from presenced.api.settings_views import REACTION_TYPES, STATUS_TEXT_MAX
 from presenced.api.users_views import user_dict
 from presenced.app import api_routes
+from presenced.events.changes import (
+    Change,
+    PresenceChange,
+    UserSettingsChange,
+    UserStatusChange,
+)
+from presenced.events.formats import PresenceFormat
+from presenced.events.queue import EventQueue
+from presenced.events.system import everyone_sees_everything
 from presenced.presence import formats
-from presenced.presence.read import format_rows
+from presenced.register import USER_SETTINGS_DEFAULTS
 from presenced.server import Server
-from presenced.store.base import BotType, RealmPresenceRow, Role, User
+from presenced.store.base import BotType, Channel, RealmPresenceRow, Role, User
 
 OPENAPI_JSON_RESPONSE = "/paths/~1openapi.json/get/responses/200/content/application~1json/schema"
 """The one schema allowed to be open: the document describing itself."""
@@ -169,6 +182,43 @@ def test_info_and_servers() -> None:
     assert doc["components"]["securitySchemes"]["basicAuth"]["scheme"] == "basic"
 
 
+def _example_values(node: Any) -> Iterator[Any]:
+    """Every example value in the document (``example``, ``examples`` lists and maps)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _example_values(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "example":
+                yield value
+            elif key == "examples" and isinstance(value, list):
+                yield from value
+            elif key == "examples" and isinstance(value, dict):
+                yield from (example["value"] for example in value.values() if "value" in example)
+            else:
+                yield from _example_values(value)
+
+
+def test_versions_match_the_code() -> None:
+    """The feature level and versions in the prose and in every example are the code's."""
+    doc = document()
+    expected = {
+        "zulip_version": version.ZULIP_VERSION,
+        "zulip_merge_base": version.ZULIP_MERGE_BASE,
+        "zulip_feature_level": version.API_FEATURE_LEVEL,
+    }
+    level = f"Zulip {version.ZULIP_VERSION} (API feature level {version.API_FEATURE_LEVEL})"
+    assert level in doc["info"]["description"]
+    seen = set()
+    for value in _example_values(doc):
+        if isinstance(value, dict):
+            for key, wanted in expected.items():
+                if key in value:
+                    assert value[key] == wanted, (key, value[key])
+                    seen.add(key)
+    assert seen == set(expected)
+
+
 def test_served_document_is_this_document() -> None:
     assert orjson.loads(document_json()) == document()
 
@@ -197,6 +247,13 @@ def test_zulip_operation_ids_and_summaries() -> None:
         ),
         ("/realm/presence", "get"): ("get-presence", "Get presence of all users"),
         ("/users/me/presence", "post"): ("update-presence", "Update your presence"),
+        ("/register", "post"): ("register-queue", "Register an event queue"),
+        ("/events", "get"): ("get-events", "Get events from an event queue"),
+        ("/events", "delete"): ("delete-queue", "Delete an event queue"),
+        ("/settings", "patch"): ("update-settings", "Update settings"),
+        ("/users/me/status", "post"): ("update-status", "Update your status"),
+        ("/users/me/subscriptions", "get"): ("get-subscriptions", "Get subscribed channels"),
+        ("/streams", "get"): ("get-streams", "Get all channels"),
     }
     for (template, method), (operation_id, summary) in expected.items():
         operation = paths[template][method]
@@ -236,6 +293,37 @@ def test_update_presence_parameters() -> None:
     assert {
         name for name, enc in media["encoding"].items() if enc["contentType"] == "application/json"
     } == json_encoded
+
+
+def test_register_parameters() -> None:
+    """Every parameter of /register but the plain-string ``include_subscribers`` is JSON;
+    event type names are free strings (as in Zulip); settings and operators match the code."""
+    body = document()["paths"]["/register"]["post"]["requestBody"]
+    media = body["content"]["application/x-www-form-urlencoded"]
+    schema = resolve_pointer(media["schema"]["$ref"][1:])
+    assert "required" not in schema
+    assert set(media["encoding"]) == set(schema["properties"]) - {"include_subscribers"}
+    assert {enc["contentType"] for enc in media["encoding"].values()} == {"application/json"}
+    include_subscribers = schema["properties"]["include_subscribers"]
+    assert include_subscribers["type"] == "string"
+    assert include_subscribers["enum"] == ["true", "false", "partial"]
+    event_type = document()["components"]["schemas"]["EventType"]
+    assert event_type["type"] == "string"
+    assert "enum" not in event_type and "pattern" not in event_type
+    for name in ("event_types", "fetch_event_types"):
+        assert not schema_errors(
+            f"{media['schema']['$ref'][1:]}/properties/{name}", ["presence", "no_such_type"]
+        )
+    operator = schema["properties"]["narrow"]["items"]["prefixItems"][0]
+    assert set(operator["enum"]) == NARROW_OPERATORS
+    capabilities = document()["components"]["schemas"]["ClientCapabilities"]
+    assert capabilities["required"] == ["notification_settings_null"]
+    assert schema_errors("/components/schemas/ClientCapabilities", {})
+    user_settings = document()["components"]["schemas"]["UserSettings"]
+    assert set(user_settings["properties"]) == {*USER_SETTINGS_DEFAULTS, "presence_enabled"}
+    assert user_settings["required"] == ["presence_enabled"]
+    errors = schema_errors("/components/schemas/UserSettings", USER_SETTINGS_DEFAULTS)
+    assert errors and "presence_enabled" in errors[0]
 
 
 def test_deprecation_notes_match_deprecated_flags() -> None:
@@ -290,6 +378,15 @@ def test_path_parameters_are_declared() -> None:
         "/api/v1/users/presence",
         "/api/v1/users/iago%40zulip.com",
         "/api/v1/realm/presence",
+        "/api/v1/register",
+        "/api/v1/events",
+        "/api/v1/events/7",
+        "/api/v1/settings",
+        "/api/v1/users/me/status",
+        "/api/v1/users/7/status",
+        "/api/v1/users/me/subscriptions",
+        "/api/v1/streams",
+        "/api/v1/streams/7",
         "/api/v1/users/me/presence/extra",
         "/api/v1/realm",
         "/api/v1/users/",
@@ -347,7 +444,7 @@ def test_every_object_schema_is_closed() -> None:
 
 def test_open_mixins_are_only_used_inside_closed_compositions() -> None:
     mixins = _mixins()
-    assert mixins == {"JsonSuccessBase", "JsonErrorBase", "UserBase"}
+    assert mixins == {"JsonSuccessBase", "JsonErrorBase", "UserBase", "StreamBase"}
     closed_uses: set[str] = set()
     for pointer, schema in all_schemas():
         for index, member in enumerate(schema.get("allOf", [])):
@@ -485,6 +582,25 @@ ROWS = [
 ]
 
 
+def format_rows(
+    rows: list[RealmPresenceRow], *, slim: bool, activity_offset: float
+) -> dict[str, Any]:
+    """A realm listing in either format, from the same per-user formats the index encodes."""
+    if slim:
+        return {
+            str(row.user_id): formats.modern(
+                row.last_active_time, row.last_connected_time, row.date_joined
+            )
+            for row in rows
+        }
+    return {
+        row.email: formats.legacy(
+            row.last_active_time, row.last_connected_time, row.date_joined, activity_offset
+        )
+        for row in rows
+    }
+
+
 def _presence_body(slim: bool) -> dict[str, Any]:
     presences = format_rows(ROWS, slim=slim, activity_offset=70)
     data = {
@@ -561,12 +677,289 @@ def test_user_enums_match_the_code() -> None:
     fields = document()["components"]["schemas"]["UserBase"]["properties"]
     assert fields["role"]["enum"] == sorted(int(role) for role in Role)
     assert fields["bot_type"]["enum"] == sorted(int(bot_type) for bot_type in BotType)
+    # /register describes the current user with Zulip's role flags, not ``role``.
+    own = _register_properties()
+    assert "role" not in own
+    assert {"is_admin", "is_owner", "is_moderator", "is_guest"} <= set(own)
+
+
+def test_register_user_lists_have_no_is_active() -> None:
+    """Zulip drops ``is_active`` from ``realm_users`` entries: the list tells it."""
+    listed = {k: v for k, v in user_dict(_user(), client_gravatar=True).items() if k != "is_active"}
+    assert not schema_errors("/components/schemas/RealmUser", listed)
+    assert schema_errors("/components/schemas/RealmUser", {**listed, "is_active": True})
+    assert schema_errors("/components/schemas/User", listed)
+    own = _register_properties()
+    assert own["realm_users"]["items"]["$ref"] == "#/components/schemas/RealmUser"
+    assert own["realm_non_active_users"]["items"]["$ref"] == "#/components/schemas/RealmUser"
 
 
 @pytest.mark.parametrize("role", list(Role))
 def test_every_role(role: Role) -> None:
     user = user_dict(_user(role=role), client_gravatar=False)
     validate_response("GET", "/api/v1/users/7", 200, _body(json_success({"user": user})))
+
+
+def _request_schema(template: str, method: str) -> dict[str, Any]:
+    body = document()["paths"][template][method]["requestBody"]
+    media = body["content"]["application/x-www-form-urlencoded"]
+    return cast(dict[str, Any], resolve_pointer(media["schema"]["$ref"][1:]))
+
+
+def test_settings_and_status_parameters_match_the_code() -> None:
+    settings = _request_schema("/settings", "patch")
+    assert list(settings["properties"]) == ["presence_enabled"]
+    status = _request_schema("/users/me/status", "post")
+    assert list(status["properties"]) == [
+        "away",
+        "status_text",
+        "emoji_name",
+        "emoji_code",
+        "reaction_type",
+    ]
+    assert status["properties"]["away"]["deprecated"] is True
+    assert "148" in status["properties"]["away"]["description"]
+    assert status["properties"]["reaction_type"]["enum"] == list(REACTION_TYPES)
+    assert f"{STATUS_TEXT_MAX} characters" in status["properties"]["status_text"]["description"]
+    schemas = document()["components"]["schemas"]
+    for name in ("UserStatus", "UserStatusEvent"):
+        assert schemas[name]["properties"]["reaction_type"]["enum"] == list(REACTION_TYPES)
+    assert schemas["UserStatus"]["properties"]["status_text"]["maxLength"] == STATUS_TEXT_MAX
+    media = document()["paths"]["/users/me/status"]["post"]["requestBody"]["content"]
+    encoding = media["application/x-www-form-urlencoded"]["encoding"]
+    assert set(encoding) == {"away"}
+
+
+def test_settings_and_status_bodies() -> None:
+    for method, path in (("PATCH", "/api/v1/settings"), ("POST", "/api/v1/users/me/status")):
+        validate_response(method, path, 200, _body(json_success()))
+        validate_response(method, path, 200, _body(json_success(None, ["enable_sounds"])))
+        validate_response(method, path, 400, _body(json_error(ApiError("away is not a boolean"))))
+        validate_response(
+            method, path, 401, _body(json_error(UnauthorizedError("Invalid API key")))
+        )
+    for message in (
+        "Client did not pass any new values.",
+        f"status_text is too long (limit: {STATUS_TEXT_MAX} characters)",
+        "Invalid emoji type.",
+    ):
+        error = _body(json_error(ApiError(message)))
+        validate_response("POST", "/api/v1/users/me/status", 400, error)
+    validate_response("GET", "/api/v1/settings", 405, _method_not_allowed("GET", "PATCH"))
+
+
+def test_user_status_map() -> None:
+    """The shape ``register.user_statuses`` builds; emoji fields come together."""
+    emoji = {"emoji_name": "car", "emoji_code": "1f697", "reaction_type": "unicode_emoji"}
+    good = {"7": {"away": True}, "8": {"status_text": "Busy", **emoji}, "9": emoji}
+    assert not schema_errors("/components/schemas/UserStatusMap", good)
+    wrong: list[dict[str, Any]] = [
+        {"7": {}},
+        {"7": {"away": False}},
+        {"7": {"status_text": ""}},
+        {"7": {"emoji_name": "car"}},
+        {"7": {"status_text": "x" * (STATUS_TEXT_MAX + 1)}},
+        {"hamlet@zulip.com": {"away": True}},
+        {"7": {"away": True, "presence_enabled": False}},
+    ]
+    for bad in wrong:
+        assert schema_errors("/components/schemas/UserStatusMap", bad), bad
+
+
+def _channel(**changes: Any) -> Channel:
+    fields: dict[str, Any] = {
+        "id": 3,
+        "realm_id": 1,
+        "name": "Verona",
+        "description": "A city in Italy",
+        "date_created": 1_709_285_400.75,
+    }
+    fields.update(changes)
+    return Channel(**fields)
+
+
+def test_channel_bodies() -> None:
+    """What ``channels_views`` builds, for both endpoints."""
+    channels = [stream_dict(_channel()), stream_dict(_channel(id=4, description=""))]
+    streams = _body(json_success({"streams": channels}, ["include_public"]))
+    validate_response("GET", "/api/v1/streams", 200, streams)
+    subscription = {
+        **channels[0],
+        "color": DEFAULT_COLOR,
+        "is_muted": False,
+        "in_home_view": True,
+        "pin_to_top": False,
+    }
+    path = "/api/v1/users/me/subscriptions"
+    for entry in (subscription, {**subscription, "subscribers": [5, 7]}):
+        validate_response("GET", path, 200, _body(json_success({"subscriptions": [entry]})))
+    validate_response("GET", path, 200, _body(json_success({"subscriptions": []})))
+    with pytest.raises(AssertionError, match="does not match"):
+        validate_response("GET", "/api/v1/streams", 200, _body(json_success({"streams": [entry]})))
+    error = _body(json_error(ApiError("include_subscribers is not a boolean")))
+    validate_response("GET", path, 400, error)
+    schemas = document()["components"]["schemas"]
+    assert set(schemas["StreamBase"]["required"]) == set(channels[0])
+
+
+def _queue(presence_format: PresenceFormat) -> EventQueue:
+    return EventQueue(
+        queue_id="4c1fa0e5d2b94e7a9c3f6b8d1e2a5c70",
+        user_id=7,
+        realm_id=1,
+        event_types=None,
+        presence_format=presence_format,
+        idle_timeout=600.0,
+        created=0.0,
+        last_seen=0.0,
+        log_position=0,
+    )
+
+
+def _events_body(events: list[dict[str, Any]], *, waited: bool = True) -> dict[str, Any]:
+    """What ``get_events`` answers: the queue named after a wait, ignored parameters only
+    when answered at once."""
+    if waited:
+        data = {"events": events, "queue_id": "4c1fa0e5d2b94e7a9c3f6b8d1e2a5c70"}
+        return cast(dict[str, Any], _body(json_success(data)))
+    return cast(dict[str, Any], _body(json_success({"events": events}, ["client_name"])))
+
+
+@pytest.mark.parametrize("presence_format", list(PresenceFormat))
+def test_event_bodies(presence_format: PresenceFormat) -> None:
+    """Every kind of event the queue code makes, in each presence format."""
+    joined, seen = 1_700_000_000.0, 1_700_000_990.0
+    presence = [
+        PresenceChange(8, "hamlet@zulip.com", joined, None, seen, seen + 0.5),
+        PresenceChange(9, "cordelia@zulip.com", joined, seen + 5.2, seen + 5.2, seen + 5.7),
+    ]
+    emoji = (
+        ("emoji_name", "calendar"),
+        ("emoji_code", "1f4c5"),
+        ("reaction_type", "unicode_emoji"),
+    )
+    changes: list[Change] = [
+        *presence,
+        UserSettingsChange(7, "presence_enabled", False),
+        UserStatusChange(8, (("status_text", "Busy"),)),
+        UserStatusChange(8, emoji),
+        UserStatusChange(7, (("away", True),)),
+        *presence[:1],
+    ]
+    queue = _queue(presence_format)
+    queue.absorb(changes, everyone_sees_everything, 70.0)
+    queue.add_heartbeat()
+    types = [event["type"] for event in queue.pending]
+    assert types.count("presence") == (2 if presence_format is PresenceFormat.MODERN else 3)
+    assert {"user_settings", "user_status", "heartbeat"} <= set(types)
+    for waited in (True, False):
+        body = _events_body(queue.pending, waited=waited)
+        validate_response("GET", "/api/v1/events?dont_block=true", 200, body)
+    immediate = _body(json_success({"events": queue.pending}))
+    validate_response("GET", "/api/v1/events", 200, immediate)
+    # A request without queue_id that registered a queue.
+    created = _events_body([])
+    validate_response("GET", "/api/v1/events?dont_block=true", 200, created)
+
+
+def test_events_queue_id_and_ignored_parameters_do_not_go_together() -> None:
+    """Zulip names the queue only in answers that waited, which list no ignored parameters."""
+    heartbeat = [{"type": "heartbeat", "id": 0}]
+    both = {**_events_body(heartbeat), "ignored_parameters_unsupported": ["client_name"]}
+    with pytest.raises(AssertionError, match="does not match"):
+        validate_response("GET", "/api/v1/events", 200, both)
+    without_events = {"result": "success", "msg": "", "queue_id": "x"}
+    with pytest.raises(AssertionError, match="does not match"):
+        validate_response("GET", "/api/v1/events", 200, without_events)
+
+
+def test_malformed_events_are_rejected() -> None:
+    modern, legacy = _queue(PresenceFormat.MODERN), _queue(PresenceFormat.LEGACY)
+    change = PresenceChange(8, "hamlet@zulip.com", 1_700_000_000.0, None, 1_700_000_990.0, 1.5)
+    modern.absorb([change], everyone_sees_everything, 70.0)
+    legacy.absorb([change], everyone_sees_everything, 70.0)
+    mixed = {**legacy.pending[0], "presences": modern.pending[0]["presences"]}
+    empty_modern = {**modern.pending[0], "presences": {}}
+    no_id = {"type": "heartbeat"}
+    for event in (mixed, empty_modern, no_id):
+        with pytest.raises(AssertionError, match="does not match"):
+            validate_response("GET", "/api/v1/events", 200, _events_body([event]))
+
+
+def test_event_queue_error_bodies() -> None:
+    for method in ("GET", "DELETE"):
+        bad = _body(json_error(BadEventQueueIdError("4c1fa0e5d2b94e7a9c3f6b8d1e2a5c70")))
+        validate_response(method, "/api/v1/events", 400, bad)
+        with pytest.raises(AssertionError, match="does not match"):
+            validate_response(method, "/api/v1/events", 400, {**bad, "msg": "Bad queue"})
+    # DELETE requires queue_id the usual way; GET answers Zulip's own error, without var_name.
+    missing = _body(json_error(MissingArgumentError("queue_id")))
+    validate_response("DELETE", "/api/v1/events", 400, missing)
+    for message in (
+        "Missing 'queue_id' argument",
+        "Missing 'last_event_id' argument",
+        "Event 5 was not in this queue",
+        "An event newer than -1 has already been pruned!",
+    ):
+        validate_response("GET", "/api/v1/events", 400, _body(json_error(ApiError(message))))
+    validate_response("DELETE", "/api/v1/events", 200, _body(json_success(None, ["x"])))
+    for message in (
+        "event_types[0] is not a string",
+        'client_capabilities["notification_settings_null"] field is missing: Field required',
+        "Invalid include_subscribers",
+        "Operator bogus not supported.",
+        "Invalid presence_history_limit_days",
+        "Invalid queue_lifespan_secs",
+    ):
+        invalid = _body(json_error(ApiError(message)))
+        validate_response("POST", "/api/v1/register", 400, invalid)
+
+
+def _register_properties() -> dict[str, Any]:
+    media = document()["paths"]["/register"]["post"]["responses"]["200"]["content"]
+    return cast(dict[str, Any], media["application/json"]["schema"]["properties"])
+
+
+def _register_keys() -> set[str]:
+    return set(_register_properties())
+
+
+def test_register_bodies(harness: Harness) -> None:
+    """Real /register responses (checked against the document by the harness), and every
+    documented field is one the server sends when every event type is fetched."""
+    hamlet, iago = harness.account("hamlet@zulip.com"), harness.account("iago@zulip.com")
+    othello = harness.account("othello@zulip.com")
+    harness.account("bot@zulip.com", bot_type=BotType.GENERIC)
+    harness.presence(iago, "active")
+    status = {"status_text": "In a meeting", "emoji_name": "calendar", "emoji_code": "1f4c5"}
+    assert harness.post("/users/me/status", iago, **status).status_code == 200
+    assert harness.post("/users/me/status", othello, away=True).status_code == 200
+    assert harness.post("/users/me/status", othello, status_text="Away").status_code == 200
+    capabilities = {"notification_settings_null": True, "simplified_presence_events": True}
+    combinations: list[dict[str, Any]] = [
+        {},
+        {"slim_presence": True},
+        {"client_capabilities": capabilities},
+        {"fetch_event_types": ["presence"], "client_gravatar": False},
+        {"fetch_event_types": [], "idle_queue_timeout": 60},
+        {"event_types": ["message", "no_such_type"], "include_subscribers": "partial"},
+        {"fetch_event_types": ["realm_user", "user_status"], "narrow": [["channel", "Verona"]]},
+    ]
+    bodies = []
+    for params in combinations:
+        response = harness.post("/register", hamlet, **params)
+        assert response.status_code == 200, response.text
+        bodies.append(response.json())
+    assert set(bodies[0]) - {"result", "msg"} == _register_keys()
+    assert "iago@zulip.com" in bodies[0]["presences"]
+    assert str(iago.id) in bodies[1]["presences"]
+    assert str(iago.id) in bodies[2]["presences"]
+    assert bodies[0]["user_status"] == {
+        str(iago.id): {**status, "reaction_type": "unicode_emoji"},
+        str(othello.id): {"away": True, "status_text": "Away"},
+    }
+    assert all("is_active" not in user for user in bodies[0]["realm_users"])
+    assert set(bodies[6]) - {"result", "msg"} < _register_keys()
 
 
 def _server_settings_body(with_realm: bool) -> dict[str, Any]:

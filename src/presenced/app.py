@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -11,7 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from presenced.api import presence_views, server_views, users_views
+from presenced.api import (
+    channels_views,
+    events_views,
+    presence_views,
+    server_views,
+    settings_views,
+    users_views,
+)
 from presenced.api.endpoint import Method, RestEndpoint
 from presenced.api.responses import json_response
 from presenced.clock import Clock, system_clock
@@ -33,6 +41,16 @@ def api_routes(server: Server) -> list[Route]:
         path("/users/me/presence", POST=Method(presence_views.update_presence)),
         path("/users/{user_id_or_email}/presence", GET=Method(presence_views.get_user_presence)),
         path("/realm/presence", GET=Method(presence_views.get_realm_presence)),
+        path("/register", POST=Method(events_views.register)),
+        path(
+            "/events",
+            GET=Method(events_views.get_events),
+            DELETE=Method(events_views.delete_queue),
+        ),
+        path("/settings", PATCH=Method(settings_views.update_settings)),
+        path("/users/me/status", POST=Method(settings_views.update_status)),
+        path("/users/me/subscriptions", GET=Method(channels_views.get_subscriptions)),
+        path("/streams", GET=Method(channels_views.get_streams)),
         path("/users/me", GET=Method(users_views.get_own_user)),
         path("/users", GET=Method(users_views.get_users)),
         path("/users/{user_id}", GET=Method(users_views.get_user)),
@@ -44,6 +62,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return json_response(
         {"result": "error", "msg": "Not Found", "code": "BAD_REQUEST"}, status_code=status
     )
+
+
+async def keep_house(server: Server) -> None:
+    """Expire idle event queues (freeing their memory) and forget idle rate-limit logs."""
+    interval = min(60.0, server.settings.event_queue_idle_timeout_secs / 4)
+    while True:
+        await asyncio.sleep(interval)
+        server.events.expire_idle()
+        server.rate_limiter.forget_idle()
 
 
 def create_app(
@@ -59,7 +86,13 @@ def create_app(
         await server.store.open()
         try:
             await server.store.migrate()
-            yield
+            housekeeping = asyncio.create_task(keep_house(server))
+            try:
+                yield
+            finally:
+                housekeeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await housekeeping
         finally:
             await server.store.close()
 

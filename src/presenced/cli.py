@@ -13,9 +13,19 @@ import orjson
 from presenced import __version__
 from presenced.clock import system_clock
 from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
+from presenced.presence.access import ACCESS_GROUPS
 from presenced.realms import realm_url
 from presenced.settings import Settings, SettingsError, load_settings
-from presenced.store.base import ApiKeyInfo, BotType, Realm, Role, Store, StoreError, User
+from presenced.store.base import (
+    ApiKeyInfo,
+    BotType,
+    Channel,
+    Realm,
+    Role,
+    Store,
+    StoreError,
+    User,
+)
 from presenced.store.factory import open_store
 
 ROLES = {
@@ -155,6 +165,79 @@ async def cmd_realm_deactivate(args: argparse.Namespace, store: Store, settings:
     print(f"{state} {_realm_label(realm)}")
 
 
+async def cmd_realm_set(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    realm = await _realm(store, args.subdomain)
+    if args.presence_disabled is None and args.can_access_all_users_group is None:
+        raise CommandError(
+            "nothing to set: give --presence-disabled or --can-access-all-users-group"
+        )
+    if args.presence_disabled is not None:
+        realm = await store.set_realm_presence_disabled(realm.id, args.presence_disabled)
+    if args.can_access_all_users_group is not None:
+        realm = await store.set_realm_access_group(realm.id, args.can_access_all_users_group)
+    print(
+        f"{_realm_label(realm)}: presence_disabled={str(realm.presence_disabled).lower()}, "
+        f"can_access_all_users_group={realm.can_access_all_users_group}"
+    )
+
+
+async def _channel(store: Store, realm: Realm, name: str) -> Channel:
+    channel = await store.get_channel_by_name(realm.id, name)
+    if channel is None:
+        raise CommandError(f"no channel {name!r} in {_realm_label(realm)}")
+    return channel
+
+
+async def cmd_channel_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    realm = await _realm(store, args.realm)
+    channel = await store.create_channel(realm.id, args.name, args.description, system_clock())
+    print(f"created channel {channel.name!r} (id {channel.id}) in {_realm_label(realm)}")
+
+
+async def cmd_channel_subscribe(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    user = await _user(store, args)
+    realm = await _realm(store, args.realm)
+    channel = await _channel(store, realm, args.name)
+    if args.unsubscribe:
+        done = await store.unsubscribe(channel.id, user.id)
+        print(
+            f"unsubscribed {user.email} from {channel.name!r}"
+            if done
+            else f"{user.email} was not subscribed to {channel.name!r}"
+        )
+    else:
+        done = await store.subscribe(channel.id, user.id)
+        print(
+            f"subscribed {user.email} to {channel.name!r}"
+            if done
+            else f"{user.email} was already subscribed to {channel.name!r}"
+        )
+
+
+async def cmd_channel_list(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    realm = await _realm(store, args.realm)
+    users = {u.id: u.email for u in await store.list_users(realm.id)}
+    members: dict[int, list[str]] = {}
+    for channel_id, user_id in await store.realm_subscriptions(realm.id):
+        members.setdefault(channel_id, []).append(users[user_id])
+    channels = await store.list_channels(realm.id)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "channel_id": c.id,
+                    "name": c.name,
+                    "description": c.description,
+                    "subscribers": members.get(c.id, []),
+                }
+                for c in channels
+            ]
+        )
+        return
+    for channel in channels:
+        print(f"{channel.id}\t{channel.name}\t{', '.join(members.get(channel.id, []))}")
+
+
 async def cmd_user_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
     if "@" not in args.email or args.email.strip() != args.email:
         raise CommandError(f"{args.email!r} is not an email address")
@@ -271,6 +354,20 @@ def build_parser() -> argparse.ArgumentParser:
     listing = realm.add_parser("list", help="list realms")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_realm_list)
+    setter = realm.add_parser("set", help="change a realm's presence settings")
+    setter.add_argument("--subdomain", default="")
+    setter.add_argument(
+        "--presence-disabled",
+        type=_flag,
+        metavar="true|false",
+        help="turn presence off (or back on) for the whole organization",
+    )
+    setter.add_argument(
+        "--can-access-all-users-group",
+        choices=ACCESS_GROUPS,
+        help="who may see every user: everyone, or members (not guests)",
+    )
+    setter.set_defaults(func=cmd_realm_set)
     for name, reactivate in (("deactivate", False), ("reactivate", True)):
         cmd = realm.add_parser(name, help=f"{name} a realm")
         cmd.add_argument("--subdomain", default="")
@@ -319,6 +416,24 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--key-id", type=int, required=True)
     revoke.set_defaults(func=cmd_key_revoke)
 
+    channel = sub.add_parser("channel", help="channels (what limited guests may see)")
+    channels = channel.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = channels.add_parser("create", help="create a channel")
+    create.add_argument("--name", required=True)
+    create.add_argument("--description", default="")
+    create.add_argument("--realm", default="")
+    create.set_defaults(func=cmd_channel_create)
+    for name, unsubscribe in (("subscribe", False), ("unsubscribe", True)):
+        cmd = channels.add_parser(name, help=f"{name} a user")
+        cmd.add_argument("--name", required=True, help="the channel")
+        cmd.add_argument("--email", required=True, help="the user")
+        cmd.add_argument("--realm", default="")
+        cmd.set_defaults(func=cmd_channel_subscribe, unsubscribe=unsubscribe)
+    listing = channels.add_parser("list", help="channels and their subscribers")
+    listing.add_argument("--realm", default="")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_channel_list)
+
     zuliprc = sub.add_parser("zuliprc", help="create a key and print a zuliprc that uses it")
     zuliprc.add_argument("--email", required=True)
     zuliprc.add_argument("--realm", default="")
@@ -346,7 +461,15 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from presenced.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    # Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
+    # off after a few seconds (clients reconnect, and their queues' events stay pending).
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=3,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,13 @@ class Settings:
     rate_limit_requests: int = 200
     rate_limit_window_secs: int = 60
     realm_name_default: str = "presenced"
+    # Zulip's CAN_ACCESS_ALL_USERS_GROUP_LIMITS_PRESENCE: limit guests' presence data and events
+    # to the users they may see (off by default, as in Zulip).
+    can_access_all_users_group_limits_presence: bool = False
+    # Event queues (Zulip: heartbeat after 45 s of silence, queues kept 10 minutes unpolled).
+    event_queue_heartbeat_secs: float = 45.0
+    event_queue_idle_timeout_secs: int = 600
+    event_queue_longpoll_timeout_secs: int = 90
 
     @property
     def became_online_threshold_secs(self) -> int:
@@ -55,6 +62,12 @@ class Settings:
             raise SettingsError("presence_update_min_freq_seconds must not be negative")
         if self.presence_history_days_default < 0:
             raise SettingsError("presence_history_days_default must not be negative")
+        if not 0 < self.event_queue_heartbeat_secs < self.event_queue_longpoll_timeout_secs:
+            raise SettingsError(
+                "event_queue_heartbeat_secs must be positive and below the long-poll timeout"
+            )
+        if self.event_queue_idle_timeout_secs <= 0:
+            raise SettingsError("event_queue_idle_timeout_secs must be positive")
         if self.rate_limit_requests < 0 or self.rate_limit_window_secs <= 0:
             raise SettingsError("rate limit settings must be positive (requests 0 = off)")
         return self
@@ -66,6 +79,11 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
             return int(raw)
         except (TypeError, ValueError):
             raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
+    if kind is float:
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{name} must be a number, not {raw!r}") from None
     if kind is bool:
         if isinstance(raw, bool):
             return raw
@@ -108,4 +126,6 @@ def _field_type(field: dataclasses.Field[Any]) -> type:
         return int
     if annotation in ("bool", bool):
         return bool
+    if annotation in ("float", float):
+        return float
     return str

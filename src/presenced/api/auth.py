@@ -48,7 +48,7 @@ async def authenticate(request: Request, server: Server) -> Caller:
     email, api_key = basic_credentials(header)
     if not has_api_key_format(api_key):
         raise UnauthorizedError("Malformed API key")
-    found = await server.store.user_for_key_hash(hash_api_key(api_key))
+    found = await server.directory.caller(hash_api_key(api_key))
     if found is None:
         raise UnauthorizedError("Invalid API key")
     user, realm = found

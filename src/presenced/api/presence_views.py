@@ -43,7 +43,12 @@ async def update_presence(call: Call) -> Response:
             raise ApiError("Invalid history_limit_days") from None
 
     await actions.record_report(
-        call.server, call.user, active=STATUSES[status], new_user_input=new_user_input, now=clock()
+        call.server,
+        call.user,
+        call.realm,
+        active=STATUSES[status],
+        new_user_input=new_user_input,
+        now=clock(),
     )
     if ping_only:
         return json_success(ignored_parameters=params.ignored())
@@ -51,6 +56,7 @@ async def update_presence(call: Call) -> Response:
     result = await actions.realm_presence(
         call.server,
         call.realm,
+        call.user,
         slim=slim,
         cursor=cursor,
         history_limit_days=history_limit_days,
@@ -72,6 +78,7 @@ async def get_realm_presence(call: Call) -> Response:
     result = await actions.realm_presence(
         call.server,
         call.realm,
+        call.user,
         slim=False,
         cursor=None,
         history_limit_days=None,
@@ -103,6 +110,10 @@ async def get_user_presence(call: Call) -> Response:
         raise ApiError("No such user")
     if target.is_bot:
         raise ApiError("Presence is not supported for bot users.")
+    if call.server.limits_presence:
+        access = await call.server.directory.access(call.realm)
+        if not access.can_access(call.user.id, target.id):
+            raise ApiError("Insufficient permission")
     row = await call.server.store.get_presence(target.id)
     if row is None:
         raise ApiError(f"No presence data for {user_id_or_email}")

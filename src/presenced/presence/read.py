@@ -1,14 +1,11 @@
-"""The realm read (spec 2.5): which rows a request gets, and the id it is told to come back with."""
+"""The realm read (spec 2.5): the history window, and the id a reader is told to come back with.
+
+Which entries match is decided by :mod:`presenced.presence.index`.
+"""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from presenced.presence import formats
-from presenced.store.base import RealmPresenceRow, RealmRead
 
 NO_UPDATE_ID = -1
 
@@ -27,57 +24,8 @@ def window_start(now: float, history_days: int) -> float:
     return since.timestamp()
 
 
-@dataclass(frozen=True, slots=True)
-class ReadPlan:
-    query: RealmRead | None
-    """None: nothing can match (``history_limit_days=0``)."""
-    cursor: int | None
-
-
-def plan_realm_read(
-    realm_id: int,
-    *,
-    cursor: int | None,
-    history_limit_days: int | None,
-    default_history_days: int,
-    now: float,
-) -> ReadPlan:
-    """Rows after the cursor; a first fetch (no cursor, or one <= 0) also within the window."""
-    days = default_history_days if history_limit_days is None else history_limit_days
-    since = window_start(now, days)
-    if history_limit_days == 0:
-        return ReadPlan(query=None, cursor=cursor)
-    incremental = cursor is not None and cursor > 0
-    return ReadPlan(
-        query=RealmRead(
-            realm_id=realm_id,
-            after_update_id=cursor,
-            connected_since=None if incremental else since,
-        ),
-        cursor=cursor,
-    )
-
-
-def last_update_id(rows: Sequence[RealmPresenceRow], cursor: int | None) -> int:
-    """The newest id among the rows; else the cursor echoed back; else -1."""
-    if rows:
-        return max(row.last_update_id for row in rows)
+def last_update_id(newest: int | None, cursor: int | None) -> int:
+    """The newest id among the rows returned; else the cursor echoed back; else -1."""
+    if newest is not None:
+        return newest
     return NO_UPDATE_ID if cursor is None else cursor
-
-
-def format_rows(
-    rows: Sequence[RealmPresenceRow], *, slim: bool, activity_offset: float
-) -> dict[str, Any]:
-    if slim:
-        return {
-            str(row.user_id): formats.modern(
-                row.last_active_time, row.last_connected_time, row.date_joined
-            )
-            for row in rows
-        }
-    return {
-        row.email: formats.legacy(
-            row.last_active_time, row.last_connected_time, row.date_joined, activity_offset
-        )
-        for row in rows
-    }

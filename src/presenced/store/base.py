@@ -39,6 +39,9 @@ class Realm:
     deactivated: bool
     presence_disabled: bool
     date_created: float
+    can_access_all_users_group: str = "everyone"
+    """Who may see every user: "everyone", or "members" (guests see only whom they share a
+    channel with, when the server limits presence by it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,24 @@ class ApiKeyInfo:
     prefix: str
     """The first characters of the key, enough to tell keys apart in a listing."""
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: int
+    realm_id: int
+    name: str
+    description: str
+    date_created: float
+
+
+@dataclass(frozen=True, slots=True)
+class UserStatus:
+    user_id: int
+    status_text: str
+    emoji_name: str
+    emoji_code: str
+    reaction_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +168,8 @@ class RealmRead:
     realm_id: int
     after_update_id: int | None
     connected_since: float | None
+    only_user_ids: frozenset[int] | None = None
+    """If set, only these users' rows (a guest's accessible set)."""
 
 
 class StoreError(Exception):
@@ -178,6 +201,40 @@ class Store(Protocol):
     async def set_realm_deactivated(self, realm_id: int, deactivated: bool) -> Realm: ...
 
     async def set_realm_presence_disabled(self, realm_id: int, disabled: bool) -> Realm: ...
+
+    async def set_realm_access_group(self, realm_id: int, group: str) -> Realm: ...
+
+    async def directory_version(self) -> int:
+        """A counter every change to realms, users, keys, channels or subscriptions bumps."""
+        ...
+
+    # Channels
+    async def create_channel(
+        self, realm_id: int, name: str, description: str, now: float
+    ) -> Channel: ...
+
+    async def get_channel_by_name(self, realm_id: int, name: str) -> Channel | None: ...
+
+    async def list_channels(self, realm_id: int) -> list[Channel]: ...
+
+    async def subscribe(self, channel_id: int, user_id: int) -> bool:
+        """False if already subscribed."""
+        ...
+
+    async def unsubscribe(self, channel_id: int, user_id: int) -> bool:
+        """False if not subscribed."""
+        ...
+
+    async def realm_subscriptions(self, realm_id: int) -> list[tuple[int, int]]:
+        """Every (channel id, user id) subscription in the realm."""
+        ...
+
+    # User status
+    async def get_user_status(self, user_id: int) -> UserStatus | None: ...
+
+    async def set_user_status(self, status: UserStatus, now: float) -> UserStatus: ...
+
+    async def realm_user_statuses(self, realm_id: int) -> list[UserStatus]: ...
 
     # Users
     async def create_user(

@@ -20,6 +20,7 @@ from presenced.store.base import (
     ActivityInterval,
     ApiKeyInfo,
     BotType,
+    Channel,
     PresenceOutcome,
     PresenceReport,
     PresenceRow,
@@ -30,6 +31,7 @@ from presenced.store.base import (
     Role,
     StoreError,
     User,
+    UserStatus,
 )
 
 T = TypeVar("T")
@@ -38,7 +40,11 @@ _USER_COLUMNS = (
     "id, realm_id, email, delivery_email, full_name, role, bot_type, bot_owner_id, is_active, "
     "date_joined, presence_enabled, timezone"
 )
-_REALM_COLUMNS = "id, subdomain, name, deactivated, presence_disabled, date_created"
+_REALM_COLUMNS = (
+    "id, subdomain, name, deactivated, presence_disabled, date_created, can_access_all_users_group"
+)
+_CHANNEL_COLUMNS = "id, realm_id, name, description, date_created"
+_STATUS_COLUMNS = "user_id, status_text, emoji_name, emoji_code, reaction_type"
 _KEY_COLUMNS = "id, user_id, label, prefix, created_at"
 
 
@@ -67,7 +73,12 @@ def _realm(row: Sequence[Any]) -> Realm:
         deactivated=bool(row[3]),
         presence_disabled=bool(row[4]),
         date_created=row[5],
+        can_access_all_users_group=row[6],
     )
+
+
+def _channel(row: Sequence[Any]) -> Channel:
+    return Channel(id=row[0], realm_id=row[1], name=row[2], description=row[3], date_created=row[4])
 
 
 def _key(row: Sequence[Any]) -> ApiKeyInfo:
@@ -129,8 +140,9 @@ class SQLiteStore:
             raise StoreError("the store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one immediate transaction on the writer thread."""
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, directory: bool = True) -> T:
+        """Run ``fn`` in one immediate transaction on the writer thread; a ``directory``
+        change also bumps the directory version, in the same transaction."""
 
         def run() -> T:
             conn = self._writer_conn
@@ -138,6 +150,8 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn)
+                if directory:
+                    conn.execute("UPDATE directory_version SET version = version + 1 WHERE id = 1")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -203,6 +217,125 @@ class SQLiteStore:
 
     async def set_realm_presence_disabled(self, realm_id: int, disabled: bool) -> Realm:
         return await self._update_realm(realm_id, "presence_disabled", disabled)
+
+    async def set_realm_access_group(self, realm_id: int, group: str) -> Realm:
+        def update(conn: sqlite3.Connection) -> Realm:
+            row = conn.execute(
+                "UPDATE realms SET can_access_all_users_group = ? WHERE id = ? "
+                f"RETURNING {_REALM_COLUMNS}",
+                (group, realm_id),
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no realm with id {realm_id}")
+            return _realm(row)
+
+        return await self._write(update)
+
+    async def directory_version(self) -> int:
+        return int(self._read("SELECT version FROM directory_version WHERE id = 1")[0][0])
+
+    # Channels
+
+    async def create_channel(
+        self, realm_id: int, name: str, description: str, now: float
+    ) -> Channel:
+        def create(conn: sqlite3.Connection) -> Channel:
+            clash = conn.execute(
+                "SELECT 1 FROM channels WHERE realm_id = ? AND lower(name) = lower(?)",
+                (realm_id, name),
+            ).fetchone()
+            if clash:
+                raise StoreError(f"a channel named {name!r} already exists")
+            row = conn.execute(
+                "INSERT INTO channels (realm_id, name, description, date_created) "
+                f"VALUES (?, ?, ?, ?) RETURNING {_CHANNEL_COLUMNS}",
+                (realm_id, name, description, now),
+            ).fetchone()
+            return _channel(row)
+
+        return await self._write(create)
+
+    async def get_channel_by_name(self, realm_id: int, name: str) -> Channel | None:
+        rows = self._read(
+            f"SELECT {_CHANNEL_COLUMNS} FROM channels "
+            "WHERE realm_id = ? AND lower(name) = lower(?)",
+            (realm_id, name),
+        )
+        return _channel(rows[0]) if rows else None
+
+    async def list_channels(self, realm_id: int) -> list[Channel]:
+        rows = self._read(
+            f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE realm_id = ? ORDER BY id", (realm_id,)
+        )
+        return [_channel(r) for r in rows]
+
+    async def subscribe(self, channel_id: int, user_id: int) -> bool:
+        def add(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT INTO subscriptions (channel_id, user_id) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (channel_id, user_id),
+            )
+            return cur.rowcount > 0
+
+        return await self._write(add)
+
+    async def unsubscribe(self, channel_id: int, user_id: int) -> bool:
+        def remove(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "DELETE FROM subscriptions WHERE channel_id = ? AND user_id = ?",
+                (channel_id, user_id),
+            )
+            return cur.rowcount > 0
+
+        return await self._write(remove)
+
+    async def realm_subscriptions(self, realm_id: int) -> list[tuple[int, int]]:
+        rows = self._read(
+            "SELECT s.channel_id, s.user_id FROM subscriptions s "
+            "JOIN channels c ON c.id = s.channel_id WHERE c.realm_id = ? "
+            "ORDER BY s.channel_id, s.user_id",
+            (realm_id,),
+        )
+        return [(channel_id, user_id) for channel_id, user_id in rows]
+
+    # User status
+
+    async def get_user_status(self, user_id: int) -> UserStatus | None:
+        rows = self._read(
+            f"SELECT {_STATUS_COLUMNS} FROM user_status WHERE user_id = ?", (user_id,)
+        )
+        return UserStatus(*rows[0]) if rows else None
+
+    async def set_user_status(self, status: UserStatus, now: float) -> UserStatus:
+        def upsert(conn: sqlite3.Connection) -> UserStatus:
+            conn.execute(
+                "INSERT INTO user_status (user_id, status_text, emoji_name, emoji_code, "
+                "reaction_type, timestamp) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET status_text = excluded.status_text, "
+                "emoji_name = excluded.emoji_name, emoji_code = excluded.emoji_code, "
+                "reaction_type = excluded.reaction_type, timestamp = excluded.timestamp",
+                (
+                    status.user_id,
+                    status.status_text,
+                    status.emoji_name,
+                    status.emoji_code,
+                    status.reaction_type,
+                    now,
+                ),
+            )
+            return status
+
+        return await self._write(upsert, directory=False)
+
+    async def realm_user_statuses(self, realm_id: int) -> list[UserStatus]:
+        rows = self._read(
+            f"SELECT {', '.join('s.' + c.strip() for c in _STATUS_COLUMNS.split(','))} "
+            "FROM user_status s JOIN users u ON u.id = s.user_id WHERE u.realm_id = ? "
+            "ORDER BY s.user_id",
+            (realm_id,),
+        )
+        return [UserStatus(*row) for row in rows]
 
     # Users
 
@@ -399,6 +532,9 @@ class SQLiteStore:
         if query.connected_since is not None:
             sql += " AND p.last_connected_time >= ?"
             params.append(query.connected_since)
+        if query.only_user_ids is not None:
+            sql += f" AND p.user_id IN ({','.join('?' * len(query.only_user_ids))})"
+            params.extend(sorted(query.only_user_ids))
         sql += " ORDER BY p.last_update_id"
         return [RealmPresenceRow(*row) for row in self._read(sql, params)]
 

@@ -1,0 +1,1 @@
+"""Event queues: /register, /events, long-poll, heartbeats, expiry. No HTTP here."""

@@ -1,0 +1,253 @@
+"""The event system: queues over per-realm change logs, long-poll, heartbeats, expiry.
+
+Publishing a change appends it to its realm's log and wakes the long-polls parked in that realm:
+one append whatever the number of queues. Each queue turns log entries into events in its own
+format when it is read, so a queue that nobody is polling costs nothing until it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from presenced.clock import Clock
+from presenced.events.changes import Change
+from presenced.events.formats import PresenceFormat
+from presenced.events.log import ChangeLog
+from presenced.events.queue import EventQueue, Visible
+
+Prepare = Callable[[], Awaitable[None]]
+
+
+class BadEventQueueError(Exception):
+    """No such queue for this user: unknown, expired, deleted, or someone else's."""
+
+    def __init__(self, queue_id: str) -> None:
+        super().__init__(queue_id)
+        self.queue_id = queue_id
+
+
+def everyone_sees_everything(queue: EventQueue, change: Change) -> bool:
+    return True
+
+
+@dataclass
+class EventSettings:
+    heartbeat_secs: float = 45.0
+    """A poll with nothing to say answers with a heartbeat after this long (plus up to 22 %
+    more at random, like Zulip's 45-55 s, so that polls do not all return together)."""
+    default_idle_timeout_secs: float = 600.0
+    max_log_length: int = 100_000
+    """Past this, the oldest changes are dropped and queues still needing them expire."""
+    max_pending_events: int = 10_000
+    """A queue holding more unacknowledged events than this expires."""
+    activity_offset_secs: float = 70.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    events: list[dict[str, object]]
+    waited: bool
+    """Whether the poll was held (Zulip then also names the queue in its answer)."""
+
+
+@dataclass
+class _Realm:
+    log: ChangeLog = field(default_factory=ChangeLog)
+    queue_ids: set[str] = field(default_factory=set)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class EventSystem(Protocol):
+    def register(
+        self,
+        user_id: int,
+        realm_id: int,
+        event_types: frozenset[str] | None,
+        presence_format: PresenceFormat,
+        idle_timeout: float | None,
+    ) -> EventQueue: ...
+
+    async def get_events(
+        self,
+        queue_id: str,
+        user_id: int,
+        last_event_id: int | None,
+        dont_block: bool,
+        prepare: Prepare | None = None,
+    ) -> Delivery: ...
+
+    def delete(self, queue_id: str, user_id: int) -> None: ...
+
+    def publish(self, realm_id: int, change: Change) -> None: ...
+
+    def expire_idle(self) -> int: ...
+
+
+class InProcessEventSystem:
+    """Queues and logs in this process's memory (the embedded, single-process mode)."""
+
+    def __init__(
+        self, settings: EventSettings, clock: Clock, visible: Visible = everyone_sees_everything
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.visible = visible
+        self._queues: dict[str, EventQueue] = {}
+        self._realms: dict[int, _Realm] = {}
+
+    def _realm(self, realm_id: int) -> _Realm:
+        realm = self._realms.get(realm_id)
+        if realm is None:
+            realm = self._realms[realm_id] = _Realm()
+        return realm
+
+    @property
+    def queue_count(self) -> int:
+        return len(self._queues)
+
+    def register(
+        self,
+        user_id: int,
+        realm_id: int,
+        event_types: frozenset[str] | None,
+        presence_format: PresenceFormat,
+        idle_timeout: float | None,
+    ) -> EventQueue:
+        """A new queue that will hear of every change published from now on."""
+        realm = self._realm(realm_id)
+        now = self.clock()
+        queue = EventQueue(
+            queue_id=str(uuid.uuid4()),
+            user_id=user_id,
+            realm_id=realm_id,
+            event_types=event_types,
+            presence_format=presence_format,
+            idle_timeout=self.settings.default_idle_timeout_secs
+            if idle_timeout is None
+            else idle_timeout,
+            created=now,
+            last_seen=now,
+            log_position=realm.log.head,
+        )
+        self._queues[queue.queue_id] = queue
+        realm.queue_ids.add(queue.queue_id)
+        return queue
+
+    def queue(self, queue_id: str, user_id: int) -> EventQueue:
+        queue = self._queues.get(queue_id)
+        if queue is None or queue.user_id != user_id:
+            raise BadEventQueueError(queue_id)
+        if queue.expired(self.clock()):
+            self._drop(queue)
+            raise BadEventQueueError(queue_id)
+        return queue
+
+    def delete(self, queue_id: str, user_id: int) -> None:
+        self._drop(self.queue(queue_id, user_id))
+
+    def _drop(self, queue: EventQueue) -> None:
+        self._queues.pop(queue.queue_id, None)
+        realm = self._realms.get(queue.realm_id)
+        if realm is not None:
+            realm.queue_ids.discard(queue.queue_id)
+            realm.wakeup.set()  # a parked poll on it finds it gone
+            realm.wakeup = asyncio.Event()
+
+    def publish(self, realm_id: int, change: Change) -> None:
+        """Append the change to its realm's log and wake that realm's parked polls."""
+        realm = self._realms.get(realm_id)
+        if realm is None or not realm.queue_ids:
+            return  # no queue could ever read it
+        realm.log.append(change)
+        if len(realm.log) > self.settings.max_log_length:
+            self._trim(realm, force=True)
+        wakeup, realm.wakeup = realm.wakeup, asyncio.Event()
+        wakeup.set()
+
+    def _collect(self, queue: EventQueue) -> None:
+        realm = self._realm(queue.realm_id)
+        log = realm.log
+        if queue.log_position >= log.head:
+            return
+        queue.absorb(
+            log.since(queue.log_position), self.visible, self.settings.activity_offset_secs
+        )
+        queue.log_position = log.head
+        if len(queue.pending) > self.settings.max_pending_events:
+            self._drop(queue)
+            raise BadEventQueueError(queue.queue_id)
+
+    async def get_events(
+        self,
+        queue_id: str,
+        user_id: int,
+        last_event_id: int | None,
+        dont_block: bool,
+        prepare: Prepare | None = None,
+    ) -> Delivery:
+        """Pending events after ``last_event_id``; if none, wait for some or a heartbeat.
+
+        ``prepare`` runs before each read of the log (to load what ``visible`` needs). Only a
+        poll that waits keeps the queue alive, as in Zulip.
+        """
+        queue = self.queue(queue_id, user_id)
+        if last_event_id is not None:
+            queue.acknowledge(last_event_id)
+        if prepare is not None:
+            await prepare()
+        self._collect(queue)
+        if queue.pending or dont_block:
+            return Delivery(list(queue.pending), waited=False)
+        loop = asyncio.get_running_loop()
+        wait = self.settings.heartbeat_secs * (1 + 0.22 * random.random())
+        deadline = loop.time() + wait
+        queue.last_seen = self.clock()
+        queue.connected += 1
+        try:
+            while not queue.pending:
+                wakeup = self._realm(queue.realm_id).wakeup
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await wakeup.wait()
+                except TimeoutError:
+                    queue.add_heartbeat()
+                    break
+                if prepare is not None:
+                    await prepare()
+                if queue.queue_id not in self._queues:
+                    raise BadEventQueueError(queue_id)
+                self._collect(queue)
+        finally:
+            queue.connected -= 1
+            queue.last_seen = self.clock()
+        return Delivery(list(queue.pending), waited=True)
+
+    def expire_idle(self) -> int:
+        """Drop queues idle past their timeout and trim logs; returns how many queues went."""
+        now = self.clock()
+        expired = [q for q in self._queues.values() if q.expired(now)]
+        for queue in expired:
+            self._drop(queue)
+        for realm_id, realm in list(self._realms.items()):
+            if not realm.queue_ids:
+                del self._realms[realm_id]
+            else:
+                self._trim(realm, force=False)
+        return len(expired)
+
+    def _trim(self, realm: _Realm, *, force: bool) -> None:
+        """Drop log entries every queue has read; with ``force``, also half the log, expiring
+        the queues that still needed that half (their clients re-register)."""
+        positions = [self._queues[q].log_position for q in realm.queue_ids]
+        upto = min(positions, default=realm.log.head)
+        if force:
+            upto = max(upto, realm.log.head - self.settings.max_log_length // 2)
+            for queue_id in list(realm.queue_ids):
+                if self._queues[queue_id].log_position < upto:
+                    self._drop(self._queues[queue_id])
+        realm.log.trim(upto)

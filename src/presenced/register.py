@@ -1,0 +1,116 @@
+"""The initial state ``POST /register`` returns, per fetched event type (spec 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from presenced import actions
+from presenced.api.users_views import user_dict
+from presenced.server import Server
+from presenced.store.base import Realm, Role, User
+
+USER_SETTINGS_DEFAULTS: dict[str, Any] = {
+    "twenty_four_hour_time": False,
+    "starred_message_counts": True,
+    "display_emoji_reaction_users": True,
+    "emojiset": "google",
+    "send_private_typing_notifications": True,
+    "send_read_receipts": True,
+    "email_address_visibility": 1,
+}
+
+
+async def fetch_initial_state(
+    server: Server,
+    user: User,
+    realm: Realm,
+    *,
+    fetch: list[str] | None,
+    modern_presence: bool,
+    history_limit_days: int | None,
+    client_gravatar: bool,
+) -> dict[str, Any]:
+    def want(event_type: str) -> bool:
+        return fetch is None or event_type in fetch
+
+    settings = server.settings
+    state: dict[str, Any] = {}
+    if want("presence"):
+        now = server.clock()
+        presence = await actions.realm_presence(
+            server,
+            realm,
+            user,
+            slim=modern_presence,
+            cursor=None,
+            history_limit_days=history_limit_days,
+            now=now,
+        )
+        state["presences"] = presence.presences
+        state["server_timestamp"] = now
+        state["presence_last_update_id"] = presence.last_update_id
+    if want("realm"):
+        state.update(
+            realm_name=realm.name,
+            realm_presence_disabled=realm.presence_disabled,
+            server_presence_ping_interval_seconds=settings.presence_ping_interval_secs,
+            server_presence_offline_threshold_seconds=settings.offline_threshold_secs,
+            event_queue_longpoll_timeout_seconds=settings.event_queue_longpoll_timeout_secs,
+        )
+    if want("realm_user"):
+        users = await server.store.list_users(realm.id)
+
+        def listed(u: User) -> dict[str, Any]:
+            entry = user_dict(u, client_gravatar=client_gravatar)
+            del entry["is_active"]  # implied by the list it is in, as in Zulip
+            return entry
+
+        state["realm_users"] = [listed(u) for u in users if u.is_active]
+        state["realm_non_active_users"] = [listed(u) for u in users if not u.is_active]
+        state["cross_realm_bots"] = []
+        own = user_dict(user, client_gravatar=False)
+        state.update(
+            avatar_source="G",
+            avatar_url=own["avatar_url"],
+            avatar_url_medium=own["avatar_url"],
+            user_id=user.id,
+            email=user.email,
+            delivery_email=user.delivery_email,
+            full_name=user.full_name,
+            is_admin=own["is_admin"],
+            is_owner=own["is_owner"],
+            is_moderator=user.role == Role.MODERATOR,
+            is_guest=own["is_guest"],
+        )
+    if want("user_settings"):
+        state["user_settings"] = {
+            **USER_SETTINGS_DEFAULTS,
+            "presence_enabled": user.presence_enabled,
+        }
+    if want("user_status"):
+        state["user_status"] = await user_statuses(server, realm)
+    return state
+
+
+async def user_statuses(server: Server, realm: Realm) -> dict[str, dict[str, Any]]:
+    """Active users' non-empty status fields; ``away`` (true) for those in invisible mode."""
+    active = {u.id: u for u in await server.store.list_users(realm.id) if u.is_active}
+    statuses: dict[str, dict[str, Any]] = {}
+    for status in await server.store.realm_user_statuses(realm.id):
+        user = active.get(status.user_id)
+        if user is None:
+            continue
+        entry: dict[str, Any] = {}
+        if not user.presence_enabled:
+            entry["away"] = True
+        if status.status_text:
+            entry["status_text"] = status.status_text
+        if status.emoji_name:
+            entry.update(
+                emoji_name=status.emoji_name,
+                emoji_code=status.emoji_code,
+                reaction_type=status.reaction_type,
+            )
+        if entry:
+            statuses[str(status.user_id)] = entry
+    return statuses

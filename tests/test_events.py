@@ -1,0 +1,388 @@
+"""Event queues and presence events (spec 3 and 7.2), through HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conftest import DAY, Account, Harness, assert_error
+from presenced.events.changes import UserSettingsChange
+
+
+@pytest.fixture
+def fast(make_harness: Callable[..., Harness]) -> Harness:
+    """Heartbeats after 0.2 s, so long-polls end quickly."""
+    return make_harness(event_queue_heartbeat_secs=0.2)
+
+
+def register(harness: Harness, account: Account, **params: Any) -> dict[str, Any]:
+    response = harness.post("/register", account, **params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def events(
+    harness: Harness, account: Account, queue: dict[str, Any], last_event_id: int = -1, **extra: Any
+) -> list[dict[str, Any]]:
+    response = harness.get(
+        "/events", account, queue_id=queue["queue_id"], last_event_id=last_event_id, **extra
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # Zulip names the queue only in answers that waited.
+    assert body.get("queue_id", queue["queue_id"]) == queue["queue_id"]
+    result: list[dict[str, Any]] = body["events"]
+    return result
+
+
+def pending(harness: Harness, account: Account, queue: dict[str, Any]) -> list[dict[str, Any]]:
+    return events(harness, account, queue, dont_block=True)
+
+
+def test_legacy_presence_events(fast: Harness) -> None:
+    """Scenario 31: email-keyed legacy events, and without email for slim queues."""
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    legacy = register(fast, othello, event_types=["presence"])
+    slim = register(fast, othello, event_types=["presence"], slim_presence=True)
+    fast.presence(hamlet, "active", ping_only=True)
+    now = fast.clock()
+    website = {"client": "website", "status": "active", "timestamp": int(now), "pushable": False}
+    assert pending(fast, othello, legacy) == [
+        {
+            "type": "presence",
+            "user_id": hamlet.id,
+            "email": hamlet.email,
+            "server_timestamp": now,
+            "presence": {"website": website},
+            "id": 0,
+        }
+    ]
+    assert pending(fast, othello, slim) == [
+        {
+            "type": "presence",
+            "user_id": hamlet.id,
+            "server_timestamp": now,
+            "presence": {"website": website},
+            "id": 0,
+        }
+    ]
+
+
+def test_modern_presence_events(fast: Harness) -> None:
+    """Scenario 32, and several changes waiting for a modern queue going out as one event."""
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    iago = fast.account("iago@zulip.com")
+    queue = register(
+        fast,
+        othello,
+        client_capabilities={
+            "notification_settings_null": False,
+            "simplified_presence_events": True,
+        },
+        slim_presence=True,
+    )
+    fast.presence(hamlet, "active", ping_only=True)
+    fast.presence(iago, "idle", ping_only=True)
+    now = int(fast.clock())
+    assert pending(fast, othello, queue) == [
+        {
+            "type": "presence",
+            "presences": {
+                str(hamlet.id): {"active_timestamp": now, "idle_timestamp": now},
+                str(iago.id): {"active_timestamp": now, "idle_timestamp": now},
+            },
+            "id": 0,
+        }
+    ]
+
+
+def test_presence_events_multiple_clients(fast: Harness) -> None:
+    """Scenario 33: only 'became online' reports after the row exists produce events."""
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    now = fast.clock()
+    fast.set_times(hamlet, now - 365 * DAY, now - 365 * DAY)
+    queue = register(fast, othello, event_types=["presence"])
+    fast.presence(hamlet, "idle", ping_only=True)
+    assert pending(fast, othello, queue) == []
+    fast.presence(hamlet, "active", ping_only=True)
+    got = pending(fast, othello, queue)
+    assert [e["presence"]["website"]["status"] for e in got] == ["active"]
+    fast.presence(hamlet, "idle", ping_only=True)
+    assert pending(fast, othello, queue) == got
+    row = fast.presence_row(hamlet)
+    fast.clock.advance(301)
+    fast.presence(hamlet, "active", ping_only=True)
+    got = events(fast, othello, queue, last_event_id=got[-1]["id"])
+    assert len(got) == 1
+    assert set(got[0]["presence"]) == {"website"}
+    assert got[0]["presence"]["website"]["status"] == "active"
+    assert fast.presence_row(hamlet) != row
+
+
+def test_who_receives_presence_events(fast: Harness) -> None:
+    """The subject's own queues and bots' queues too; not queues without the type."""
+    hamlet = fast.account("hamlet@zulip.com")
+    from presenced.store.base import BotType
+
+    bot = fast.account("bot@zulip.com", bot_type=BotType.GENERIC)
+    other_realm = fast.account("zephyr@mit.edu", realm="zephyr")
+    own = register(fast, hamlet)
+    bots = register(fast, bot, event_types=["presence"])
+    no_presence = register(fast, hamlet, event_types=["realm"])
+    elsewhere = register(fast, other_realm)
+    fast.presence(hamlet, "active", ping_only=True)
+    assert [e["user_id"] for e in pending(fast, hamlet, own)] == [hamlet.id]
+    assert [e["user_id"] for e in pending(fast, bot, bots)] == [hamlet.id]
+    assert pending(fast, hamlet, no_presence) == []
+    assert pending(fast, other_realm, elsewhere) == []
+
+
+def test_no_events_when_realm_presence_disabled(fast: Harness) -> None:
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    fast.run(fast.server.store.set_realm_presence_disabled, hamlet.user.realm_id, True)
+    queue = register(fast, othello)
+    assert queue["presences"] == {}
+    assert queue["presence_last_update_id"] == -1
+    assert queue["realm_presence_disabled"] is True
+    fast.presence(hamlet, "active", ping_only=True)
+    assert pending(fast, othello, queue) == []
+
+
+def test_heartbeat_and_acknowledgement(fast: Harness) -> None:
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    queue = register(fast, othello, event_types=["presence"])
+    assert queue["last_event_id"] == -1
+    assert events(fast, othello, queue) == [{"type": "heartbeat", "id": 0}]
+    # Unacknowledged events come again; acknowledged ones are dropped.
+    fast.presence(hamlet, "active", ping_only=True)
+    got = events(fast, othello, queue)
+    assert [e["type"] for e in got] == ["heartbeat", "presence"]
+    assert [e["id"] for e in got] == [0, 1]
+    assert events(fast, othello, queue, last_event_id=0)[0]["id"] == 1
+    assert events(fast, othello, queue, last_event_id=1) == [{"type": "heartbeat", "id": 2}]
+
+
+def test_dont_block(fast: Harness) -> None:
+    othello = fast.account("othello@zulip.com")
+    queue = register(fast, othello)
+    response = fast.get(
+        "/events", othello, queue_id=queue["queue_id"], last_event_id=-1, dont_block=True
+    )
+    assert response.json() == {"result": "success", "msg": "", "events": []}
+    # Without a queue, dont_block makes one (Zulip's old way of registering).
+    created = fast.get("/events", othello, dont_block=True).json()
+    assert created["events"] == []
+    assert (
+        fast.get(
+            "/events", othello, queue_id=created["queue_id"], last_event_id=-1, dont_block=True
+        ).json()["events"]
+        == []
+    )
+
+
+def test_last_event_id_rules(fast: Harness) -> None:
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    queue = register(fast, othello)
+    assert_error(
+        fast.get("/events", othello, queue_id=queue["queue_id"], last_event_id=5),
+        400,
+        "Event 5 was not in this queue",
+    )
+    fast.presence(hamlet, "active", ping_only=True)
+    fast.presence(fast.account("iago@zulip.com"), "active", ping_only=True)
+    assert [e["id"] for e in pending(fast, othello, queue)] == [0, 1]
+    assert [e["id"] for e in events(fast, othello, queue, last_event_id=0, dont_block=True)] == [1]
+    assert_error(
+        fast.get("/events", othello, queue_id=queue["queue_id"], last_event_id=-1),
+        400,
+        "An event newer than -1 has already been pruned!",
+    )
+
+
+def test_long_poll_returns_when_an_event_arrives(make_harness: Callable[..., Harness]) -> None:
+    import threading
+    import time
+
+    harness = make_harness(event_queue_heartbeat_secs=30)
+    hamlet, othello = harness.account("hamlet@zulip.com"), harness.account("othello@zulip.com")
+    queue = register(harness, othello, event_types=["presence"])
+    result: list[list[dict[str, Any]]] = []
+    poller = threading.Thread(target=lambda: result.append(events(harness, othello, queue)))
+    started = time.monotonic()
+    poller.start()
+    time.sleep(0.2)
+    harness.presence(hamlet, "active", ping_only=True)
+    poller.join(timeout=10)
+    assert time.monotonic() - started < 5
+    assert [e["user_id"] for e in result[0]] == [hamlet.id]
+
+
+def test_bad_event_queue_ids(fast: Harness) -> None:
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    queue = register(fast, othello)
+    for account, queue_id in ((othello, "nonsense"), (hamlet, queue["queue_id"])):
+        response = fast.get("/events", account, queue_id=queue_id, last_event_id=-1)
+        body = assert_error(response, 400, f"Bad event queue ID: {queue_id}", "BAD_EVENT_QUEUE_ID")
+        assert body["queue_id"] == queue_id
+    # Another user can neither read nor delete it.
+    response = fast.request(
+        "DELETE", "/events", account=hamlet, data={"queue_id": queue["queue_id"]}
+    )
+    assert_error(response, 400, f"Bad event queue ID: {queue['queue_id']}", "BAD_EVENT_QUEUE_ID")
+    assert pending(fast, othello, queue) == []
+    response = fast.get("/events", othello)
+    body = assert_error(response, 400, "Missing 'queue_id' argument")
+    assert "var_name" not in body
+    response = fast.get("/events", othello, queue_id=queue["queue_id"])
+    assert_error(response, 400, "Missing 'last_event_id' argument")
+    response = fast.request("DELETE", "/events", account=othello)
+    body = assert_error(response, 400, "Missing 'queue_id' argument", "REQUEST_VARIABLE_MISSING")
+    assert body["var_name"] == "queue_id"
+
+
+def test_delete_queue(fast: Harness) -> None:
+    othello = fast.account("othello@zulip.com")
+    queue = register(fast, othello)
+    response = fast.request(
+        "DELETE", "/events", account=othello, data={"queue_id": queue["queue_id"]}
+    )
+    assert response.json() == {"result": "success", "msg": ""}
+    response = fast.get("/events", othello, queue_id=queue["queue_id"], last_event_id=-1)
+    assert_error(response, 400, f"Bad event queue ID: {queue['queue_id']}", "BAD_EVENT_QUEUE_ID")
+
+
+def test_queues_expire_and_release_memory(fast: Harness) -> None:
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    kept = register(fast, othello)
+    idle = register(fast, othello)
+    long_lived = register(fast, othello, queue_lifespan_secs=3600)
+    events_system = fast.server.events
+    assert events_system.queue_count == 3
+    fast.presence(hamlet, "active", ping_only=True)
+    fast.clock.advance(599)
+    # Only a poll that waits keeps a queue alive (Zulip's rule); this one waits for a heartbeat.
+    first = pending(fast, othello, kept)
+    assert events(fast, othello, kept, last_event_id=first[-1]["id"])[0]["type"] == "heartbeat"
+    pending(fast, othello, idle)  # answered at once: does not count
+    fast.clock.advance(2)
+    assert fast.run(_expire, fast) == 1
+    assert events_system.queue_count == 2
+    response = fast.get("/events", othello, queue_id=idle["queue_id"], last_event_id=-1)
+    assert_error(response, 400, f"Bad event queue ID: {idle['queue_id']}", "BAD_EVENT_QUEUE_ID")
+    assert len(events(fast, othello, kept, last_event_id=0, dont_block=True)) == 1
+    assert len(pending(fast, othello, long_lived)) == 1
+    fast.clock.advance(4000)
+    assert fast.run(_expire, fast) == 2
+    assert events_system.queue_count == 0
+
+
+async def _expire(harness: Harness) -> int:
+    return harness.server.events.expire_idle()
+
+
+def test_user_settings_events_reach_only_the_user(fast: Harness) -> None:
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    mine = register(fast, hamlet, event_types=["user_settings", "presence"])
+    theirs = register(fast, othello)
+    change = UserSettingsChange(hamlet.id, "presence_enabled", False)
+    fast.run(_publish, fast, hamlet.user.realm_id, change)
+    assert pending(fast, hamlet, mine) == [
+        {
+            "type": "user_settings",
+            "op": "update",
+            "property": "presence_enabled",
+            "value": False,
+            "id": 0,
+        }
+    ]
+    assert pending(fast, othello, theirs) == []
+
+
+async def _publish(harness: Harness, realm_id: int, change: UserSettingsChange) -> None:
+    harness.server.events.publish(realm_id, change)
+
+
+def test_register_state(fast: Harness) -> None:
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    fast.presence(hamlet, "active", ping_only=True)
+    state = register(fast, othello)
+    assert state["queue_id"]
+    assert state["last_event_id"] == -1
+    assert state["zulip_feature_level"] >= 419
+    assert set(state["presences"]) == {hamlet.email}
+    assert state["presence_last_update_id"] == 1
+    assert state["server_presence_ping_interval_seconds"] == 60
+    assert state["server_presence_offline_threshold_seconds"] == 200
+    assert state["realm_presence_disabled"] is False
+    assert state["user_settings"]["presence_enabled"] is True
+    assert {u["email"] for u in state["realm_users"]} == {hamlet.email, othello.email}
+    assert state["event_queue_longpoll_timeout_seconds"] == 90
+
+    modern = register(fast, othello, slim_presence=True, fetch_event_types=["presence"])
+    assert set(modern["presences"]) == {str(hamlet.id)}
+    assert "realm_users" not in modern
+    simplified = register(
+        fast,
+        othello,
+        client_capabilities={
+            "notification_settings_null": False,
+            "simplified_presence_events": True,
+        },
+        presence_history_limit_days=0,
+    )
+    assert simplified["presences"] == {}
+
+
+def test_register_errors(fast: Harness) -> None:
+    othello = fast.account("othello@zulip.com")
+    for params, msg in [
+        ({"event_types": "presence"}, "event_types is not valid JSON"),
+        ({"event_types": '"presence"'}, "event_types is not a list"),
+        ({"event_types": "[1]"}, "event_types[0] is not a string"),
+        ({"slim_presence": "maybe"}, "slim_presence is not valid JSON"),
+        ({"client_capabilities": "[]"}, "client_capabilities is not a dict"),
+        (
+            {"client_capabilities": '{"simplified_presence_events": true}'},
+            'client_capabilities["notification_settings_null"] field is missing: Field required',
+        ),
+        (
+            {"client_capabilities": '{"notification_settings_null": 1}'},
+            'client_capabilities["notification_settings_null"] is not a boolean',
+        ),
+        ({"include_subscribers": "maybe"}, "Invalid include_subscribers"),
+        ({"narrow": '[["bogus", "x"]]'}, "Operator bogus not supported."),
+        ({"presence_history_limit_days": str(10**7)}, "Invalid presence_history_limit_days"),
+        ({"queue_lifespan_secs": "-1"}, "Invalid queue_lifespan_secs"),
+    ]:
+        response = fast.request("POST", "/register", account=othello, data=params)
+        assert_error(response, 400, msg)
+    assert fast.server.events.queue_count == 0
+    # Event types presenced has nothing for are accepted (Zulip's clients ask for many).
+    body = register(fast, othello, event_types=["message", "presence", "no_such_type"])
+    assert body["queue_id"]
+
+
+def test_change_during_register_is_in_state_or_queue(fast: Harness) -> None:
+    """Spec 3.5: a queue made before the state is read misses nothing."""
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    queue = register(fast, othello)
+    fast.presence(hamlet, "active", ping_only=True)
+    assert hamlet.email not in queue["presences"]
+    assert [e["user_id"] for e in pending(fast, othello, queue)] == [hamlet.id]
+
+
+def test_large_realm_one_change_reaches_every_queue(make_harness: Callable[..., Harness]) -> None:
+    """2,000 users, 500 open queues: one user's first report reaches all 500."""
+    harness = make_harness(event_queue_heartbeat_secs=0.2)
+    users = [harness.account(f"user{i}@example.com") for i in range(2000)]
+    queues = [
+        (u, register(harness, u, event_types=["presence"], fetch_event_types=[]))
+        for u in users[:500]
+    ]
+    harness.presence(users[-1], "active", ping_only=True)
+    for user, queue in queues:
+        got = pending(harness, user, queue)
+        assert [e["user_id"] for e in got] == [users[-1].id]
