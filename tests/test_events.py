@@ -386,3 +386,13 @@ def test_large_realm_one_change_reaches_every_queue(make_harness: Callable[..., 
     for user, queue in queues:
         got = pending(harness, user, queue)
         assert [e["user_id"] for e in got] == [users[-1].id]
+
+
+def test_queue_lifespan_is_at_least_the_default(fast: Harness) -> None:
+    othello = fast.account("othello@zulip.com")
+    short = register(fast, othello, queue_lifespan_secs=5)
+    fast.clock.advance(300)
+    assert fast.run(_expire, fast) == 0
+    assert pending(fast, othello, short) == []
+    fast.clock.advance(301)
+    assert fast.run(_expire, fast) == 1

@@ -316,3 +316,48 @@ def test_subscriptions_and_streams(
     assert harness.get("/users/me/subscriptions", people["othello"]).json()["subscriptions"] == []
     streams = harness.get("/streams", people["othello"]).json()["streams"]
     assert [s["name"] for s in streams] == ["Verona"]
+
+
+def test_limited_guests_user_lists_and_statuses(
+    guest_realm: Callable[[bool], tuple[Harness, dict[str, Account]]],
+) -> None:
+    """A guest who may not see everyone is not shown the others in user lists or statuses,
+    whatever the presence setting (that is Zulip's user access rule)."""
+    for limits in (True, False):
+        harness, people = guest_realm(limits)
+        hamlet, othello, polonius = people["hamlet"], people["othello"], people["polonius"]
+        for account in (hamlet, othello):
+            response = harness.post("/users/me/status", account, status_text="busy")
+            assert response.status_code == 200
+        set_presence_enabled(harness, othello, False)
+        state = register(harness, polonius, fetch_event_types=["realm_user", "user_status"])
+        assert {u["email"] for u in state["realm_users"]} == {hamlet.email, polonius.email}
+        assert set(state["user_status"]) == {str(hamlet.id)}
+        members = harness.get("/users", polonius).json()["members"]
+        assert {m["email"] for m in members} == {hamlet.email, polonius.email}
+        assert_error(harness.get(f"/users/{othello.id}", polonius), 400, "Insufficient permission")
+        # Members see everyone, and an invisible user's status says away.
+        state = register(harness, hamlet, fetch_event_types=["user_status"])
+        assert state["user_status"] == {
+            str(hamlet.id): {"status_text": "busy"},
+            str(othello.id): {"away": True, "status_text": "busy"},
+        }
+
+
+def test_away_without_status_text_is_listed(harness: Harness) -> None:
+    hamlet, othello = harness.account("hamlet@zulip.com"), harness.account("othello@zulip.com")
+    assert harness.post("/users/me/status", othello, away=True).status_code == 200
+    state = register(harness, hamlet, fetch_event_types=["user_status"])
+    assert state["user_status"] == {str(othello.id): {"away": True}}
+
+
+def test_bots_may_not_change_settings_or_status(harness: Harness) -> None:
+    from presenced.store.base import BotType
+
+    bot = harness.account("bot@zulip.com", bot_type=BotType.GENERIC)
+    response = harness.request(
+        "PATCH", "/settings", account=bot, data={"presence_enabled": "false"}
+    )
+    assert_error(response, 400, "This endpoint does not accept bot requests.")
+    response = harness.post("/users/me/status", bot, status_text="beep")
+    assert_error(response, 400, "This endpoint does not accept bot requests.")

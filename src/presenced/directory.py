@@ -59,6 +59,15 @@ class Directory:
         self._callers[key_hash] = found
         return found
 
+    async def visible_users(self, realm: Realm, viewer: User) -> list[User]:
+        """The realm's users, less those a guest with limited access may not see (Zulip leaves
+        them out of user lists)."""
+        users = await self.store.list_users(realm.id)
+        accessible = (await self.access(realm)).accessible(viewer.id)
+        if accessible is None:
+            return users
+        return [u for u in users if u.id in accessible or u.is_bot]
+
     def cached_access(self, realm_id: int) -> RealmAccess | None:
         """The last access rules built for the realm, if any (for synchronous callers)."""
         return self._access.get(realm_id)

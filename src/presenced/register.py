@@ -58,7 +58,7 @@ async def fetch_initial_state(
             event_queue_longpoll_timeout_seconds=settings.event_queue_longpoll_timeout_secs,
         )
     if want("realm_user"):
-        users = await server.store.list_users(realm.id)
+        users = await server.directory.visible_users(realm, user)
 
         def listed(u: User) -> dict[str, Any]:
             entry = user_dict(u, client_gravatar=client_gravatar)
@@ -88,29 +88,31 @@ async def fetch_initial_state(
             "presence_enabled": user.presence_enabled,
         }
     if want("user_status"):
-        state["user_status"] = await user_statuses(server, realm)
+        state["user_status"] = await user_statuses(server, realm, user)
     return state
 
 
-async def user_statuses(server: Server, realm: Realm) -> dict[str, dict[str, Any]]:
-    """Active users' non-empty status fields; ``away`` (true) for those in invisible mode."""
-    active = {u.id: u for u in await server.store.list_users(realm.id) if u.is_active}
-    statuses: dict[str, dict[str, Any]] = {}
-    for status in await server.store.realm_user_statuses(realm.id):
-        user = active.get(status.user_id)
-        if user is None:
+async def user_statuses(server: Server, realm: Realm, viewer: User) -> dict[str, dict[str, Any]]:
+    """Non-empty status fields of the active users the viewer may see; ``away`` (true) for
+    those in invisible mode."""
+    access = await server.directory.access(realm)
+    statuses = {s.user_id: s for s in await server.store.realm_user_statuses(realm.id)}
+    result: dict[str, dict[str, Any]] = {}
+    for user in await server.store.list_users(realm.id):
+        if not user.is_active or not access.can_access(viewer.id, user.id):
             continue
         entry: dict[str, Any] = {}
         if not user.presence_enabled:
             entry["away"] = True
-        if status.status_text:
+        status = statuses.get(user.id)
+        if status is not None and status.status_text:
             entry["status_text"] = status.status_text
-        if status.emoji_name:
+        if status is not None and status.emoji_name:
             entry.update(
                 emoji_name=status.emoji_name,
                 emoji_code=status.emoji_code,
                 reaction_type=status.reaction_type,
             )
         if entry:
-            statuses[str(status.user_id)] = entry
-    return statuses
+            result[str(user.id)] = entry
+    return result

@@ -3,6 +3,7 @@ limited guest may see."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from starlette.responses import Response
@@ -19,7 +20,9 @@ def stream_dict(channel: Channel) -> dict[str, Any]:
         "stream_id": channel.id,
         "name": channel.name,
         "description": channel.description,
-        "rendered_description": f"<p>{channel.description}</p>" if channel.description else "",
+        "rendered_description": (
+            f"<p>{html.escape(channel.description)}</p>" if channel.description else ""
+        ),
         "date_created": int(channel.date_created),
         "invite_only": False,
         "is_web_public": False,

@@ -102,8 +102,11 @@ async def register(call: Call) -> Response:
         presence_format = PresenceFormat.SLIM
     else:
         presence_format = PresenceFormat.LEGACY
-    # Zulip: 0 means the default (10 minutes); more is honoured up to a week.
-    idle_timeout = float(min(lifespan, MAX_QUEUE_LIFESPAN_SECS)) if lifespan else None
+    # Zulip: never less than the default (10 minutes), never more than a week.
+    idle_timeout = None
+    if lifespan:
+        default = server.settings.event_queue_idle_timeout_secs
+        idle_timeout = float(min(max(lifespan, default), MAX_QUEUE_LIFESPAN_SECS))
 
     # The queue first, the state second: a change in between is in the state, on the queue,
     # or both; never in neither.

@@ -10,6 +10,7 @@ from presenced import actions
 from presenced.api.endpoint import Call
 from presenced.api.errors import ApiError
 from presenced.api.responses import json_success
+from presenced.api.settings_views import refuse_bots
 from presenced.presence import formats
 from presenced.presence.read import HistoryWindowError, window_start
 from presenced.store.base import User
@@ -20,8 +21,7 @@ SQL_BIGINT = 2**63
 
 async def update_presence(call: Call) -> Response:
     """``POST /users/me/presence``: record the caller's status, return everyone's."""
-    if call.user.is_bot:
-        raise ApiError("This endpoint does not accept bot requests.")
+    refuse_bots(call)
     params = call.params
     status = params.string("status")
     ping_only = params.json_bool("ping_only", False)

@@ -16,8 +16,14 @@ STATUS_TEXT_MAX = 60
 REACTION_TYPES = ("unicode_emoji", "realm_emoji", "zulip_extra_emoji")
 
 
+def refuse_bots(call: Call) -> None:
+    if call.user.is_bot:
+        raise ApiError("This endpoint does not accept bot requests.")
+
+
 async def update_settings(call: Call) -> Response:
     """Only ``presence_enabled`` is a setting presenced keeps; others are reported ignored."""
+    refuse_bots(call)
     enabled = call.params.json_value("presence_enabled")
     if enabled is not None and not isinstance(enabled, bool):
         raise ApiError("presence_enabled is not a boolean")
@@ -27,6 +33,7 @@ async def update_settings(call: Call) -> Response:
 
 
 async def update_status(call: Call) -> Response:
+    refuse_bots(call)
     params = call.params
     away = params.json_value("away")
     if away is not None and not isinstance(away, bool):

@@ -62,7 +62,7 @@ async def get_users(call: Call) -> Response:
     client_gravatar = call.params.json_bool("client_gravatar", True)
     include_custom = call.params.json_bool("include_custom_profile_fields", False)
     members = []
-    for user in await call.server.store.list_users(call.realm.id):
+    for user in await call.server.directory.visible_users(call.realm, call.user):
         data = user_dict(user, client_gravatar=client_gravatar)
         if include_custom and not user.is_bot:
             data["profile_data"] = {}
@@ -82,6 +82,9 @@ async def get_user(call: Call) -> Response:
         user = await store.get_user_by_email(call.realm.id, raw)
     if user is None or user.realm_id != call.realm.id:
         raise ApiError("No such user")
+    access = await call.server.directory.access(call.realm)
+    if not access.can_access(call.user.id, user.id):
+        raise ApiError("Insufficient permission")
     data = user_dict(user, client_gravatar=client_gravatar)
     if include_custom and not user.is_bot:
         data["profile_data"] = {}
