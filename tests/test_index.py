@@ -59,13 +59,31 @@ def test_full_read_cache_follows_changes_and_the_window() -> None:
     assert set(decode(index.connected_since(150.0, 14, None, slim=True).presences)) == {"2", "3"}
 
 
-@given(st.lists(st.tuples(st.integers(1, 20), st.booleans()), max_size=200))
-def test_delta_is_exactly_the_newest_entries(writes: list[tuple[int, bool]]) -> None:
-    """Whatever the order of writes (some arriving late), a delta read from any cursor returns
-    exactly the users whose newest update id is above it."""
-    index = RealmIndex()
+@given(
+    writes=st.lists(st.tuples(st.integers(1, 20), st.booleans()), max_size=200),
+    segment_size=st.sampled_from([1, 2, 4, 256]),
+    read_every=st.integers(1, 10),
+)
+def test_delta_is_exactly_the_newest_entries(
+    writes: list[tuple[int, bool]], segment_size: int, read_every: int
+) -> None:
+    """Whatever the order of writes (some arriving late) and whichever blocks were cached by
+    reads in between, a delta from any cursor holds exactly the users whose newest update id
+    is above it, in both formats."""
+    index = RealmIndex(segment_size=segment_size)
     newest: dict[int, int] = {}
     late: list[Entry] = []
+
+    def check() -> None:
+        top = max(newest.values(), default=0)
+        for cursor in range(top + 1):
+            expected = {u for u, i in newest.items() if i > cursor}
+            modern = index.changed_since(cursor, slim=True)
+            assert set(decode(modern.presences)) == {str(u) for u in expected}
+            legacy = decode(index.changed_since(cursor, slim=False).presences)
+            assert set(legacy) == {f"u{u}@example.com" for u in expected}
+            assert modern.last_update_id == (max(newest[u] for u in expected) if expected else None)
+
     for update_id, (user_id, delay) in enumerate(writes, start=1):
         item = entry(user_id, update_id)
         if delay:
@@ -73,12 +91,13 @@ def test_delta_is_exactly_the_newest_entries(writes: list[tuple[int, bool]]) -> 
         else:
             index.apply(item)
             newest[user_id] = max(newest.get(user_id, 0), update_id)
+        if update_id % read_every == 0:
+            check()
     for item in late:
         index.apply(item)
         newest[item.user_id] = max(newest.get(item.user_id, 0), item.update_id)
-    for cursor in range(len(writes) + 1):
-        got = set(decode(index.changed_since(cursor, slim=True).presences))
-        assert got == {str(u) for u, i in newest.items() if i > cursor}
+        check()
+    check()
 
 
 OTHER_PROCESS = textwrap.dedent(

@@ -10,7 +10,6 @@ the caller feeds entries in (from its own writes, and from the store to catch up
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -67,11 +66,26 @@ class _FullRead:
     read: IndexRead
 
 
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    modern: bytes
+    legacy: bytes
+    newest: int | None
+
+
 class RealmIndex:
-    def __init__(self) -> None:
+    """``segment_size``: the update order is cut into blocks of this many items, each caching
+    the join of its live fragments. In steady state every online user's ping moves their entry,
+    so a client polling once a minute gets nearly the whole realm back: that answer is then a
+    join of cached blocks, not a walk over every entry."""
+
+    def __init__(self, segment_size: int = 256) -> None:
         self._entries: dict[int, Entry] = {}
         self._order: list[tuple[int, int]] = []
         """(update id, user id), ascending; items whose update id is not the entry's are stale."""
+        self._segment_size = segment_size
+        self._segments: dict[int, _Segment] = {}
+        """Cached joins of the full blocks of ``_order``, by block number."""
         self.synced_upto = 0
         """Every write to the realm up to this update id is applied."""
         self.version = 0
@@ -86,12 +100,18 @@ class RealmIndex:
         current = self._entries.get(entry.user_id)
         if current is not None and current.update_id >= entry.update_id:
             return False
+        if current is not None:  # its old item goes stale: that block's join changes
+            old = bisect.bisect_left(self._order, (current.update_id, current.user_id))
+            self._segments.pop(old // self._segment_size, None)
         self._entries[entry.user_id] = entry
         item = (entry.update_id, entry.user_id)
         if not self._order or self._order[-1] < item:
             self._order.append(item)
         else:  # caught up out of order (another process's older write): keep the list sorted
-            bisect.insort(self._order, item)
+            position = bisect.bisect_left(self._order, item)
+            self._order.insert(position, item)
+            first = position // self._segment_size
+            self._segments = {k: v for k, v in self._segments.items() if k < first}
         if len(self._order) > 2 * len(self._entries) + 1024:
             self._compact()
         self.version += 1
@@ -103,22 +123,16 @@ class RealmIndex:
         if entry.update_id == self.synced_upto + 1:
             self.synced_upto = entry.update_id
 
-    def remove(self, user_ids: Iterable[int]) -> None:
-        for user_id in user_ids:
-            if self._entries.pop(user_id, None) is not None:
-                self.version += 1
-
     def _compact(self) -> None:
         self._order = sorted((e.update_id, e.user_id) for e in self._entries.values())
+        self._segments.clear()
 
-    def changed_since(
-        self, cursor: int, slim: bool, only: frozenset[int] | None = None
-    ) -> IndexRead:
-        """Entries with an update id above ``cursor``: O(changes since the cursor)."""
-        start = bisect.bisect_right(self._order, (cursor, 1 << 62))
+    def _live(
+        self, items: list[tuple[int, int]], slim: bool, only: frozenset[int] | None
+    ) -> tuple[list[bytes], int | None]:
         fragments = []
         newest = None
-        for update_id, user_id in self._order[start:]:
+        for update_id, user_id in items:
             entry = self._entries.get(user_id)
             if entry is None or entry.update_id != update_id:
                 continue
@@ -126,7 +140,48 @@ class RealmIndex:
                 continue
             fragments.append(entry.modern if slim else entry.legacy)
             newest = update_id
-        return IndexRead(b"{" + b",".join(fragments) + b"}", newest)
+        return fragments, newest
+
+    def _segment(self, number: int) -> _Segment:
+        segment = self._segments.get(number)
+        if segment is None:
+            size = self._segment_size
+            items = self._order[number * size : (number + 1) * size]
+            modern, newest = self._live(items, True, None)
+            legacy, _ = self._live(items, False, None)
+            segment = self._segments[number] = _Segment(
+                b",".join(modern), b",".join(legacy), newest
+            )
+        return segment
+
+    def changed_since(
+        self, cursor: int, slim: bool, only: frozenset[int] | None = None
+    ) -> IndexRead:
+        """Entries with an update id above ``cursor``: O(changes since the cursor)."""
+        start = bisect.bisect_right(self._order, (cursor, 1 << 62))
+        size = self._segment_size
+        if only is not None:
+            fragments, newest = self._live(self._order[start:], slim, only)
+            return IndexRead(b"{" + b",".join(fragments) + b"}", newest)
+        # The partial block the cursor falls in, item by item; then whole cached blocks; then
+        # the last block, still filling, item by item.
+        first_full = -(-start // size)
+        last_full = len(self._order) // size
+        if first_full >= last_full:
+            fragments, newest = self._live(self._order[start:], slim, None)
+            return IndexRead(b"{" + b",".join(fragments) + b"}", newest)
+        parts, newest = self._live(self._order[start : first_full * size], slim, None)
+        for number in range(first_full, last_full):
+            segment = self._segment(number)
+            joined = segment.modern if slim else segment.legacy
+            if joined:
+                parts.append(joined)
+                newest = segment.newest
+        tail, tail_newest = self._live(self._order[last_full * size :], slim, None)
+        if tail:
+            parts.extend(tail)
+            newest = tail_newest
+        return IndexRead(b"{" + b",".join(parts) + b"}", newest)
 
     def connected_since(
         self,
