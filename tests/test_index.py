@@ -190,6 +190,10 @@ def test_operator_changes_from_the_cli_apply_at_once(
         harness.get("/realm/presence", othello), 401, "Account is deactivated", "UNAUTHORIZED"
     )
     assert othello.email not in harness.get("/realm/presence", hamlet).json()["presences"]
+    cli("user", "reactivate", "--email", othello.email)
+    assert othello.email in harness.get("/realm/presence", hamlet).json()["presences"]
+    cli("user", "deactivate", "--email", othello.email)
+    assert othello.email not in harness.get("/realm/presence", hamlet).json()["presences"]
     keys = json.loads(cli("key", "list", "--email", iago.email, "--json"))
     cli("key", "revoke", "--email", iago.email, "--key-id", str(keys[0]["key_id"]))
     assert_error(harness.get("/realm/presence", iago), 401, "Invalid API key", "UNAUTHORIZED")

@@ -86,6 +86,7 @@ def create_app(
         await server.store.open()
         try:
             await server.store.migrate()
+            await server.indexes.load_all()
             housekeeping = asyncio.create_task(keep_house(server))
             try:
                 yield

@@ -123,6 +123,14 @@ class RealmIndex:
         if entry.update_id == self.synced_upto + 1:
             self.synced_upto = entry.update_id
 
+    def remove(self, user_id: int) -> None:
+        """Forget a user (deactivated): their item goes stale like an overwritten one."""
+        current = self._entries.pop(user_id, None)
+        if current is not None:
+            old = bisect.bisect_left(self._order, (current.update_id, current.user_id))
+            self._segments.pop(old // self._segment_size, None)
+            self.version += 1
+
     def _compact(self) -> None:
         self._order = sorted((e.update_id, e.user_id) for e in self._entries.values())
         self._segments.clear()
