@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from presenced.directory import Directory
 from presenced.presence.index import Entry, RealmIndex, make_entry
 from presenced.settings import Settings
-from presenced.store.base import PresenceRow, RealmPresenceRow, RealmRead, Store, User
+from presenced.store.base import (
+    PresenceRow,
+    PresenceTimes,
+    RealmPresenceRow,
+    RealmRead,
+    Store,
+    User,
+)
 
 
 @dataclass
@@ -70,6 +77,14 @@ class PresenceIndexes:
     async def _fetch(self, index: RealmIndex, query: RealmRead) -> None:
         for row in await self.store.read_realm_presence(query):
             index.apply(self._entry(row))
+
+    async def stored_times(self, user: User) -> PresenceTimes | None:
+        """The user's times as the store holds them (the index, caught up first); None if the
+        user has no presence row."""
+        entry = (await self.index(user.realm_id)).get(user.id)
+        if entry is None:
+            return None
+        return PresenceTimes(entry.last_active_time, entry.last_connected_time)
 
     def own_write(self, user: User, row: PresenceRow) -> None:
         """Apply a write this process committed (a no-op until the realm is first read)."""

@@ -21,6 +21,7 @@ from presenced.presence import formats
 class Entry:
     user_id: int
     update_id: int
+    last_active_time: float | None
     last_connected_time: float | None
     modern: bytes
     """``"<user id>":{"active_timestamp":..,"idle_timestamp":..}``"""
@@ -42,6 +43,7 @@ def make_entry(
     return Entry(
         user_id=user_id,
         update_id=update_id,
+        last_active_time=last_active_time,
         last_connected_time=last_connected_time,
         modern=b'"%d":%s' % (user_id, orjson.dumps(modern)),
         legacy=orjson.dumps(email) + b":" + orjson.dumps(legacy),
@@ -94,6 +96,9 @@ class RealmIndex:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def get(self, user_id: int) -> Entry | None:
+        return self._entries.get(user_id)
 
     def apply(self, entry: Entry) -> bool:
         """Take a newer entry for its user; older or equal ones are ignored."""
