@@ -464,7 +464,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     # Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
     # off after a few seconds (clients reconnect, and their queues' events stay pending).
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, tune_gc=True),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
