@@ -144,6 +144,17 @@ def test_missing_status(harness: Harness, zulip_realm: dict[str, Account]) -> No
     assert list(body) == ["result", "msg", "var_name", "code"]
 
 
+def assert_refused_parameter(
+    harness: Harness, account: Account, name: str, raw: str, msg: str
+) -> None:
+    """A presence report with one bad parameter: Zulip's 400, and nothing recorded."""
+    response = harness.request(
+        "POST", PRESENCE, account=account, data={"status": "active", name: raw}
+    )
+    assert_error(response, 400, msg)
+    assert harness.presence_row(account) is None
+
+
 @pytest.mark.parametrize("name", ["ping_only", "new_user_input", "slim_presence"])
 @pytest.mark.parametrize(
     ("raw", "problem"),
@@ -160,12 +171,7 @@ def test_missing_status(harness: Harness, zulip_realm: dict[str, Account]) -> No
 def test_boolean_parameters(
     harness: Harness, zulip_realm: dict[str, Account], name: str, raw: str, problem: str
 ) -> None:
-    hamlet = zulip_realm["hamlet"]
-    response = harness.request(
-        "POST", PRESENCE, account=hamlet, data={"status": "active", name: raw}
-    )
-    assert_error(response, 400, f"{name} {problem}")
-    assert harness.presence_row(hamlet) is None
+    assert_refused_parameter(harness, zulip_realm["hamlet"], name, raw, f"{name} {problem}")
 
 
 @pytest.mark.parametrize("name", ["last_update_id", "history_limit_days"])
@@ -185,12 +191,7 @@ def test_boolean_parameters(
 def test_integer_parameters(
     harness: Harness, zulip_realm: dict[str, Account], name: str, raw: str, problem: str
 ) -> None:
-    hamlet = zulip_realm["hamlet"]
-    response = harness.request(
-        "POST", PRESENCE, account=hamlet, data={"status": "active", name: raw}
-    )
-    assert_error(response, 400, f"{name} {problem}")
-    assert harness.presence_row(hamlet) is None
+    assert_refused_parameter(harness, zulip_realm["hamlet"], name, raw, f"{name} {problem}")
 
 
 def test_json_values_allow_whitespace(harness: Harness, zulip_realm: dict[str, Account]) -> None:
