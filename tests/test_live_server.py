@@ -8,99 +8,26 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shlex
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 import zulip
 
+from live import LiveServer, live_server
 from openapi_validation import validate_response
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class LiveServer:
-    url: str
-    env: dict[str, str]
-    process: subprocess.Popen[bytes]
-
-    def cli(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "presenced", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def user(self, email: str, full_name: str, *extra: str) -> dict[str, Any]:
-        created: dict[str, Any] = json.loads(
-            self.cli("user", "create", "--email", email, "--full-name", full_name, "--json", *extra)
-        )
-        return created
-
-    def client(self, email: str, api_key: str) -> Any:
-        return zulip.Client(email=email, api_key=api_key, site=self.url)
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp("live")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PRESENCED_DATABASE_URL": f"sqlite:///{workdir / 'presenced.db'}",
-        "PRESENCED_EXTERNAL_HOST": f"localhost:{port}",
-        "HOME": str(workdir),
-    }
-    init = subprocess.run(
-        [sys.executable, "-m", "presenced", "init"], env=env, capture_output=True, timeout=60
-    )
-    assert init.returncode == 0, init.stderr
-    log = (workdir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "presenced", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/api/v1/server_settings", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, (workdir / "server.log").read_text()
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)
-    server = LiveServer(url=url, env=env, process=process)
-    server.cli("realm", "create", "--name", "Zulip Dev")
-    try:
+    with live_server(tmp_path_factory.mktemp("live")) as server:
+        server.cli("realm", "create", "--name", "Zulip Dev")
         yield server
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def checked(method: str, path: str, result: dict[str, Any], status: int = 200) -> dict[str, Any]:
