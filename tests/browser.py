@@ -49,7 +49,7 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]
 
 def console_errors(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     """Console messages of level SEVERE since the last call (failed loads included)."""
-    entries: list[dict[str, Any]] = driver.get_log("browser")
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
     return [entry for entry in entries if entry.get("level") == "SEVERE"]
 
 
