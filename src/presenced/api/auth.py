@@ -6,9 +6,8 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from starlette.requests import Request
-
 from presenced.api.errors import ApiError, UnauthorizedError
+from presenced.api.request import ApiRequest
 from presenced.keys import has_api_key_format, hash_api_key
 from presenced.realms import subdomain_for_host
 from presenced.server import Server
@@ -21,7 +20,7 @@ class Caller:
     realm: Realm
 
 
-def request_subdomain(request: Request, server: Server) -> str:
+def request_subdomain(request: ApiRequest, server: Server) -> str:
     host = request.headers.get("host", "")
     return subdomain_for_host(host, server.settings.external_host)
 
@@ -41,7 +40,7 @@ def basic_credentials(header: str) -> tuple[str, str]:
     return email, api_key
 
 
-async def authenticate(request: Request, server: Server) -> Caller:
+async def authenticate(request: ApiRequest, server: Server) -> Caller:
     header = request.headers.get("authorization")
     if header is None:
         raise UnauthorizedError("Not logged in: API authentication or user session required")

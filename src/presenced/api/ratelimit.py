@@ -26,6 +26,14 @@ class RateLimitResult:
             "X-RateLimit-Reset": str(int(self.reset_at)),
         }
 
+    def encoded_headers(self, limit: int) -> list[tuple[bytes, bytes]]:
+        """The same headers, as ASGI sends them."""
+        return [
+            (b"x-ratelimit-limit", b"%d" % limit),
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % int(self.reset_at)),
+        ]
+
 
 class RateLimiter:
     def __init__(self, limit: int, window: float, clock: Clock) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -102,6 +103,8 @@ class SQLiteStore:
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[tuple[PresenceReport, asyncio.Future[PresenceOutcome]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self.commit_observer: Callable[[int, float], None] | None = None
+        """Told (batch size, seconds) after each group commit: the metrics hook."""
 
     # Lifecycle
 
@@ -478,10 +481,13 @@ class SQLiteStore:
         while self._pending:
             batch, self._pending = self._pending, []
             reports = [report for report, _ in batch]
+            started = time.perf_counter()
             try:
                 outcomes = await self._in_writer(partial(self._commit_reports, reports))
             except Exception as exc:  # the writer itself failed: every report in it did
                 outcomes = [exc] * len(batch)
+            if self.commit_observer is not None:
+                self.commit_observer(len(batch), time.perf_counter() - started)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue

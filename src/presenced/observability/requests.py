@@ -1,0 +1,78 @@
+"""Per-request bookkeeping shared by every route: one access-log line and the request metrics.
+
+Kept cheap on the hot path: label children are bound once per (endpoint, method, status) and
+cached; the log line is one ``logger.info`` with positional arguments, formatted only if a
+handler writes it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client.metrics import Counter, Histogram
+
+from presenced.api.auth import Caller
+from presenced.observability import metrics
+from presenced.observability.logconfig import ACCESS_FORMAT, ACCESS_LOGGER
+
+access_logger = logging.getLogger(ACCESS_LOGGER)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Any other method a client invents is counted as ``OTHER`` (bounded label values)."""
+
+
+class RequestRecorder:
+    """The observer the API endpoints (and the fallback routes) report finished requests to."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def _bound(self, endpoint: str, method: str, status: int) -> tuple[Counter, Histogram]:
+        key = (endpoint, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                metrics.REQUESTS.labels(endpoint, method, str(status)),
+                metrics.REQUEST_SECONDS.labels(endpoint),
+            )
+        return children
+
+    def request_done(
+        self,
+        method: str,
+        endpoint: str,
+        status: int,
+        seconds: float,
+        caller: Caller | None,
+        client: str,
+    ) -> None:
+        if method not in KNOWN_METHODS:
+            method = "OTHER"
+        count, latency = self._bound(endpoint, method, status)
+        count.inc()
+        latency.observe(seconds)
+        if access_logger.isEnabledFor(logging.INFO):
+            if caller is None:
+                user_id: object = "-"
+                realm_id: object = "-"
+                realm = "-"
+            else:
+                user_id = caller.user.id
+                realm_id = caller.realm.id
+                realm = caller.realm.subdomain
+            access_logger.info(
+                ACCESS_FORMAT,
+                client or "-",
+                method,
+                endpoint,
+                status,
+                seconds * 1000,
+                user_id,
+                realm_id,
+                realm,
+            )
+
+    def rate_limited(self) -> None:
+        metrics.RATE_LIMITED.inc()
+
+    def auth_failed(self) -> None:
+        metrics.AUTH_FAILURES.inc()
