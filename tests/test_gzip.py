@@ -26,7 +26,7 @@ from conftest import Account, Harness
 from live import LiveServer, live_server
 from presenced.api.compression import accepts_gzip, gzip_pieces
 from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
-from presenced.presence.blocks import Block
+from presenced.presence.blocks import Block, Piece
 from presenced.store.base import PresenceReport, PresenceTimes, PresenceWrite, Role
 from presenced.store.factory import open_store
 
@@ -48,7 +48,17 @@ def test_accept_encoding_parsing() -> None:
 
 def test_cached_blocks_frame_one_gzip_member() -> None:
     blocks = [Block(b'"%d":{"active_timestamp":%d}' % (i, 1000 + i) * 40) for i in range(5)]
-    pieces = [b'{"a":[', blocks[0], b",", blocks[1], blocks[2], b",", b"7", blocks[3], b"]}\n"]
+    pieces: list[Piece] = [
+        b'{"a":[',
+        blocks[0],
+        b",",
+        blocks[1],
+        blocks[2],
+        b",",
+        b"7",
+        blocks[3],
+        b"]}\n",
+    ]
     expected = b"".join(p.raw if isinstance(p, Block) else p for p in pieces)
     body = gzip_pieces(pieces)
     assert gzip.decompress(body) == expected
