@@ -56,7 +56,11 @@ def test_json_lines_carry_the_fields(json_server: LiveServer) -> None:
     path = f"/api/v1/users/{othello['user_id']}/presence"
     lookup = httpx.get(json_server.url + path, auth=(hamlet["email"], key))
     assert lookup.status_code == 400  # othello never reported
-    wait_for(lambda: len(access_lines(json_server)) >= 2, "access lines")
+    wait_for(
+        lambda: {PRESENCE, "/api/v1/users/{user_id_or_email}/presence"}
+        <= {line["endpoint"] for line in access_lines(json_server)},
+        "access lines",
+    )
     lines = access_lines(json_server)
     report = next(line for line in lines if line["endpoint"] == PRESENCE)
     assert report["method"] == "POST" and report["status"] == 200

@@ -460,17 +460,18 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     from presenced.app import create_app
-    from presenced.observability.logconfig import logging_config
+    from presenced.observability.logconfig import configure_logging
 
     # Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
     # off after a few seconds (clients reconnect, and their queues' events stay pending).
     # presenced writes the access log (presenced.access); uvicorn's own is off.
+    configure_logging(settings.log_format, args.log_level)
     uvicorn.run(
         create_app(settings, tune_gc=True),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        log_config=logging_config(settings.log_format, args.log_level),
+        log_config=None,
         access_log=False,
         timeout_graceful_shutdown=3,
     )

@@ -13,9 +13,9 @@ from prometheus_client.metrics import Counter, Histogram
 
 from presenced.api.auth import Caller
 from presenced.observability import metrics
-from presenced.observability.logconfig import ACCESS_FORMAT, ACCESS_LOGGER
+from presenced.observability.logconfig import ACCESS_FORMAT, access_logger
 
-access_logger = logging.getLogger(ACCESS_LOGGER)
+access_log = access_logger()
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """Any other method a client invents is counted as ``OTHER`` (bounded label values)."""
 
@@ -50,7 +50,7 @@ class RequestRecorder:
         count, latency = self._bound(endpoint, method, status)
         count.inc()
         latency.observe(seconds)
-        if access_logger.isEnabledFor(logging.INFO):
+        if access_log.isEnabledFor(logging.INFO):
             if caller is None:
                 user_id: object = "-"
                 realm_id: object = "-"
@@ -59,7 +59,7 @@ class RequestRecorder:
                 user_id = caller.user.id
                 realm_id = caller.realm.id
                 realm = caller.realm.subdomain
-            access_logger.info(
+            access_log.info(
                 ACCESS_FORMAT,
                 client or "-",
                 method,
