@@ -9,7 +9,6 @@ writes the line, so a level that filters it out costs one level check per reques
 from __future__ import annotations
 
 import datetime
-import io
 import logging
 import logging.config
 import sys
@@ -123,8 +122,15 @@ class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     FLUSH_INTERVAL = 0.2
 
     def __init__(self) -> None:
-        raw = open(sys.stderr.fileno(), "wb", closefd=False)  # noqa: SIM115 - kept open
-        super().__init__(io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace"))
+        stream = open(  # noqa: SIM115 - the handler keeps it open
+            sys.stderr.fileno(),
+            "w",
+            buffering=1 << 16,
+            encoding="utf-8",
+            errors="backslashreplace",
+            closefd=False,
+        )
+        super().__init__(stream)
         self._closed = threading.Event()
         self._flusher = threading.Thread(target=self._flush_often, daemon=True)
         self._flusher.start()
