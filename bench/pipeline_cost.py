@@ -18,7 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from starlette.types import Message
 
 from presenced.api.endpoint import RestEndpoint
 from presenced.app import create_app
@@ -59,17 +60,17 @@ async def run(requests: int, rounds: int) -> None:
                 ]
             )
         endpoints = [
-            route.endpoint
+            endpoint
             for route in app.routes
-            if isinstance(getattr(route, "endpoint", None), RestEndpoint)
+            if isinstance(endpoint := getattr(route, "endpoint", None), RestEndpoint)
         ]
         recorder = RequestRecorder()
         access = logging.getLogger("presenced.access")
 
-        async def receive() -> dict[str, Any]:
+        async def receive() -> Message:
             return {"type": "http.request", "body": BODY, "more_body": False}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Message) -> None:
             pass
 
         async def drive(count: int) -> float:

@@ -14,6 +14,7 @@ import logging.config
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -80,7 +81,29 @@ _STARTED_NS = time.time_ns()
 
 
 class AccessLogger(logging.Logger):
-    """The ``presenced.access`` logger: makes ``AccessRecord``s."""
+    """The ``presenced.access`` logger: makes ``AccessRecord``s, and its plain ``info`` calls
+    go straight to the handlers (no caller lookup: access lines have no source location)."""
+
+    def info(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: Any = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+    ) -> None:
+        if exc_info is not None or stack_info or extra is not None:
+            super().info(
+                msg,
+                *args,
+                exc_info=exc_info,
+                stack_info=stack_info,
+                stacklevel=stacklevel,
+                extra=extra,
+            )
+        elif self.isEnabledFor(logging.INFO):
+            self.handle(AccessRecord(self.name, logging.INFO, "", 0, msg, args, None))
 
     def makeRecord(
         self,

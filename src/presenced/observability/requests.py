@@ -1,15 +1,13 @@
 """Per-request bookkeeping shared by every route: one access-log line and the request metrics.
 
-Kept cheap on the hot path: label children are bound once per (endpoint, method, status) and
-cached; the log line is one ``logger.info`` with positional arguments, formatted only if a
-handler writes it.
+Kept cheap on the hot path: the request metrics are plain counters (``metrics.RequestStats``);
+the log line is one ``logger.info`` with positional arguments, formatted only if a handler
+writes it.
 """
 
 from __future__ import annotations
 
 import logging
-
-from prometheus_client.metrics import Counter, Histogram
 
 from presenced.api.auth import Caller
 from presenced.observability import metrics
@@ -23,18 +21,8 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 class RequestRecorder:
     """The observer the API endpoints (and the fallback routes) report finished requests to."""
 
-    def __init__(self) -> None:
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-
-    def _bound(self, endpoint: str, method: str, status: int) -> tuple[Counter, Histogram]:
-        key = (endpoint, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                metrics.REQUESTS.labels(endpoint, method, str(status)),
-                metrics.REQUEST_SECONDS.labels(endpoint),
-            )
-        return children
+    def __init__(self, stats: metrics.RequestStats = metrics.REQUESTS) -> None:
+        self.stats = stats
 
     def request_done(
         self,
@@ -47,9 +35,7 @@ class RequestRecorder:
     ) -> None:
         if method not in KNOWN_METHODS:
             method = "OTHER"
-        count, latency = self._bound(endpoint, method, status)
-        count.inc()
-        latency.observe(seconds)
+        self.stats.observe(endpoint, method, status, seconds)
         if access_log.isEnabledFor(logging.INFO):
             if caller is None:
                 user_id: object = "-"
