@@ -109,11 +109,7 @@ class RestEndpoint:
             if name == "GET":
                 allowed.append("HEAD")
         self.allowed = allowed
-        self._options = ApiResponse(
-            status_code=204,
-            headers=[(b"allow", ", ".join(sorted(allowed)).encode())],
-            content_type=None,
-        )
+        self._options_allow = (b"allow", ", ".join(sorted(allowed)).encode())
         self._allow = {"Allow": ", ".join(allowed)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,7 +150,8 @@ class RestEndpoint:
     async def _respond(self, request: ApiRequest) -> _Outcome:
         method = request.method
         if method == "OPTIONS":
-            return _Outcome(self._options, [NEVER_CACHE], None)
+            options = ApiResponse(status_code=204, headers=[self._options_allow], content_type=None)
+            return _Outcome(options, [NEVER_CACHE], None)
         spec = self.methods.get("GET" if method == "HEAD" else method)
         if spec is None:
             response = json_response(
