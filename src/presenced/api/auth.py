@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 
 from presenced.api.errors import ApiError, UnauthorizedError
@@ -20,9 +21,13 @@ class Caller:
     realm: Realm
 
 
+_subdomain_for_host = functools.lru_cache(maxsize=1024)(subdomain_for_host)
+"""Clients send a handful of distinct hosts; the parse (a regex) runs once per host."""
+
+
 def request_subdomain(request: ApiRequest, server: Server) -> str:
     host = request.headers.get("host", "")
-    return subdomain_for_host(host, server.settings.external_host)
+    return _subdomain_for_host(host, server.settings.external_host)
 
 
 def basic_credentials(header: str) -> tuple[str, str]:
