@@ -3,7 +3,9 @@
 Bodies below ``GZIP_MIN_BYTES`` stay as they are: compressing a few hundred bytes costs more
 CPU than the bytes it saves. Cached blocks (``presence.blocks``) bring their own deflate piece;
 only the pieces around them are compressed per response, and the whole is framed as one gzip
-member (RFC 1952), so every gzip decoder reads it.
+member (RFC 1952). One member, not one per block: gzip members concatenate validly, and Python
+and requests read them all, but Chromium decodes only the first member and silently drops the
+rest (checked with Debian's chromium while building this).
 """
 
 from __future__ import annotations
