@@ -172,6 +172,15 @@ class RealmRead:
     """If set, only these users' rows (a guest's accessible set)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeState:
+    """What others may have committed: the directory version and every realm's presence
+    sequence, read together (the change feed's periodic check)."""
+
+    directory_version: int
+    presence_sequences: dict[int, int]
+
+
 class StoreError(Exception):
     """A request the store refuses: duplicate names, unknown records."""
 
@@ -206,6 +215,13 @@ class Store(Protocol):
 
     async def directory_version(self) -> int:
         """A counter every change to realms, users, keys, channels or subscriptions bumps."""
+        ...
+
+    async def change_state(self) -> ChangeState: ...
+
+    def may_have_changed(self) -> bool:
+        """A cheap hint, with no round trip: True if another connection may have committed
+        since the last call (False where other processes announce their commits instead)."""
         ...
 
     # Channels

@@ -20,6 +20,7 @@ from presenced.store.base import (
     ActivityInterval,
     ApiKeyInfo,
     BotType,
+    ChangeState,
     Channel,
     PresenceOutcome,
     PresenceReport,
@@ -102,6 +103,7 @@ class SQLiteStore:
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[tuple[PresenceReport, asyncio.Future[PresenceOutcome]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._data_version = -1
 
     # Lifecycle
 
@@ -233,6 +235,25 @@ class SQLiteStore:
 
     async def directory_version(self) -> int:
         return int(self._read("SELECT version FROM directory_version WHERE id = 1")[0][0])
+
+    async def change_state(self) -> ChangeState:
+        rows = self._read(
+            "SELECT -1, version FROM directory_version WHERE id = 1 "
+            "UNION ALL SELECT realm_id, last_update_id FROM presence_sequences"
+        )
+        version = next(value for key, value in rows if key == -1)
+        return ChangeState(int(version), {key: int(value) for key, value in rows if key != -1})
+
+    def may_have_changed(self) -> bool:
+        """SQLite's ``data_version`` moves whenever another connection (this process's writer
+        thread, another server, the CLI) commits to the file; reading it costs about 2 us."""
+        if self._reader is None:
+            return True
+        version = self._reader.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        return True
 
     # Channels
 
