@@ -111,12 +111,14 @@ def create_app(
             if tune_gc:
                 tune_garbage_collector()
             housekeeping = asyncio.create_task(keep_house(server))
+            server.activity.start()
             try:
                 yield
             finally:
                 housekeeping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await housekeeping
+                await server.activity.close()
                 await server.changes.close()
                 await server.events.close()
         finally:

@@ -59,7 +59,7 @@ async def record_report(
         if user.presence_enabled
         else None
     )
-    interval_rule = partial(rules.extend_activity, now=now) if new_user_input else None
+    interval_rule = await server.activity.record(user.id, now) if new_user_input else None
     if presence_rule is not None and interval_rule is None:
         # Most reports change nothing (the same user's clients ping within 55 s of each
         # other): decide from memory and skip the writer. Stored times only move forward,

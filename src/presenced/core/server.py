@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from presenced.clock import Clock
+from presenced.core.activity import ActivityIntervals
 from presenced.core.changes import ChangeTracker
 from presenced.core.directory import Directory
 from presenced.core.indexes import PresenceIndexes
@@ -33,6 +34,7 @@ class Server:
     directory: Directory = field(init=False)
     indexes: PresenceIndexes = field(init=False)
     changes: ChangeTracker = field(init=False)
+    activity: ActivityIntervals = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -45,6 +47,7 @@ class Server:
             self.indexes,
             settings.change_poll_interval_secs,
         )
+        self.activity = ActivityIntervals(self.store, settings.activity_interval_flush_secs)
         self.events.set_visibility(self.may_see)
 
     @property

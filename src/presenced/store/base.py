@@ -139,6 +139,17 @@ class ActivityInterval:
     end: float
 
 
+@dataclass(frozen=True, slots=True)
+class ActivityExtension:
+    """Widen the user's interval that starts at ``stored_start`` to [start, end] (never
+    narrower than what is stored)."""
+
+    user_id: int
+    stored_start: float
+    start: float
+    end: float
+
+
 IntervalRule = Callable[[ActivityInterval | None], tuple[bool, ActivityInterval]]
 """Given the user's latest interval: (True, it extended) or (False, a new one to add)."""
 
@@ -304,3 +315,9 @@ class Store(Protocol):
     async def realm_presence_sequence(self, realm_id: int) -> int: ...
 
     async def activity_intervals(self, user_id: int) -> list[ActivityInterval]: ...
+
+    async def latest_activity_interval(self, user_id: int) -> ActivityInterval | None: ...
+
+    async def extend_activity_intervals(self, extensions: Sequence[ActivityExtension]) -> None:
+        """Apply coalesced extensions in one transaction."""
+        ...

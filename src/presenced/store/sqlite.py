@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from presenced.store import migrate
 from presenced.store.base import (
+    ActivityExtension,
     ActivityInterval,
     ApiKeyInfo,
     BotType,
@@ -572,6 +573,24 @@ class SQLiteStore:
             (user_id,),
         )
         return [ActivityInterval(start, end) for start, end in rows]
+
+    async def latest_activity_interval(self, user_id: int) -> ActivityInterval | None:
+        rows = self._read(
+            "SELECT start_time, end_time FROM user_activity_intervals WHERE user_id = ? "
+            "ORDER BY end_time DESC LIMIT 1",
+            (user_id,),
+        )
+        return ActivityInterval(rows[0][0], rows[0][1]) if rows else None
+
+    async def extend_activity_intervals(self, extensions: Sequence[ActivityExtension]) -> None:
+        def extend(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE user_activity_intervals SET start_time = min(start_time, ?), "
+                "end_time = max(end_time, ?) WHERE user_id = ? AND start_time = ?",
+                [(e.start, e.end, e.user_id, e.stored_start) for e in extensions],
+            )
+
+        await self._write(extend, directory=False)
 
 
 def _apply_report(conn: sqlite3.Connection, report: PresenceReport) -> PresenceOutcome:
