@@ -17,9 +17,11 @@ from typing import Any, TypeVar
 
 from presenced.store import migrate
 from presenced.store.base import (
+    NO_OUTCOME,
     ActivityInterval,
     ApiKeyInfo,
     BotType,
+    ChangeState,
     Channel,
     PresenceOutcome,
     PresenceReport,
@@ -29,10 +31,12 @@ from presenced.store.base import (
     RealmPresenceRow,
     RealmRead,
     Role,
+    StatusWrite,
     StoreError,
     User,
     UserStatus,
 )
+from presenced.store.group_commit import GroupCommitter
 
 T = TypeVar("T")
 
@@ -100,8 +104,10 @@ class SQLiteStore:
         self._reader: sqlite3.Connection | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._writer: ThreadPoolExecutor | None = None
-        self._pending: list[tuple[PresenceReport, asyncio.Future[PresenceOutcome]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._reports: GroupCommitter[PresenceReport, PresenceOutcome] = GroupCommitter(
+            self._commit_reports
+        )
+        self._data_version: int | None = None
 
     # Lifecycle
 
@@ -111,8 +117,7 @@ class SQLiteStore:
         self._reader = _connect(self.path)
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await self._flusher
+        await self._reports.drain()
         if self._writer is not None:
             writer_conn = self._writer_conn
             if writer_conn is not None:
@@ -234,6 +239,22 @@ class SQLiteStore:
     async def directory_version(self) -> int:
         return int(self._read("SELECT version FROM directory_version WHERE id = 1")[0][0])
 
+    async def change_state(self) -> ChangeState:
+        rows = self._read(
+            "SELECT d.version, s.realm_id, s.last_update_id FROM directory_version d "
+            "LEFT JOIN presence_sequences s ON 1 = 1 WHERE d.id = 1"
+        )
+        sequences = {int(r[1]): int(r[2]) for r in rows if r[1] is not None}
+        return ChangeState(int(rows[0][0]) if rows else 0, sequences)
+
+    def may_have_changed(self) -> bool:
+        """From ``PRAGMA data_version`` on the reader connection: it moves when any other
+        connection (this process's writer included) commits to the file."""
+        (version,) = self._read("PRAGMA data_version")[0]
+        changed = version != self._data_version
+        self._data_version = version
+        return bool(changed)
+
     # Channels
 
     async def create_channel(
@@ -307,8 +328,19 @@ class SQLiteStore:
         )
         return UserStatus(*rows[0]) if rows else None
 
-    async def set_user_status(self, status: UserStatus, now: float) -> UserStatus:
-        def upsert(conn: sqlite3.Connection) -> UserStatus:
+    async def set_user_status(
+        self,
+        status: UserStatus | None,
+        now: float,
+        presence: tuple[bool, PresenceReport] | None = None,
+    ) -> StatusWrite:
+        def upsert(conn: sqlite3.Connection) -> StatusWrite:
+            toggled = None
+            if presence is not None:
+                enabled, report = presence
+                toggled = _toggle_presence(report.user_id, enabled, report, conn)
+            if status is None:
+                return StatusWrite(None, toggled)
             conn.execute(
                 "INSERT INTO user_status (user_id, status_text, emoji_name, emoji_code, "
                 "reaction_type, timestamp) VALUES (?, ?, ?, ?, ?, ?) "
@@ -324,9 +356,10 @@ class SQLiteStore:
                     now,
                 ),
             )
-            return status
+            return StatusWrite(status, toggled)
 
-        return await self._write(upsert, directory=False)
+        # The toggle is a user setting: the directory version moves with it.
+        return await self._write(upsert, directory=presence is not None)
 
     async def realm_user_statuses(self, realm_id: int) -> list[UserStatus]:
         rows = self._read(
@@ -419,8 +452,10 @@ class SQLiteStore:
     async def set_user_active(self, user_id: int, active: bool) -> User:
         return await self._update_user(user_id, "is_active", active)
 
-    async def set_presence_enabled(self, user_id: int, enabled: bool) -> User:
-        return await self._update_user(user_id, "presence_enabled", enabled)
+    async def set_presence_enabled(
+        self, user_id: int, enabled: bool, report: PresenceReport | None = None
+    ) -> tuple[User, PresenceOutcome]:
+        return await self._write(partial(_toggle_presence, user_id, enabled, report))
 
     # API keys
 
@@ -468,47 +503,23 @@ class SQLiteStore:
     # Presence
 
     async def record_presence(self, report: PresenceReport) -> PresenceOutcome:
-        future: asyncio.Future[PresenceOutcome] = asyncio.get_running_loop().create_future()
-        self._pending.append((report, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_pending())
-        return await future
+        return await self._reports.submit(report)
 
-    async def _flush_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            reports = [report for report, _ in batch]
-            try:
-                outcomes = await self._in_writer(partial(self._commit_reports, reports))
-            except Exception as exc:  # the writer itself failed: every report in it did
-                outcomes = [exc] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+    async def _commit_reports(self, reports: list[PresenceReport]) -> list[PresenceOutcome]:
+        return await self._in_writer(partial(self._commit_reports_now, reports))
 
-    def _commit_reports(
-        self, reports: list[PresenceReport]
-    ) -> list[PresenceOutcome | BaseException]:
-        """One transaction for the batch; if it fails, each report alone, to isolate the cause."""
+    def _commit_reports_now(self, reports: list[PresenceReport]) -> list[PresenceOutcome]:
+        """One transaction for the batch, on the writer thread."""
         conn = self._writer_conn
         assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            outcomes: list[PresenceOutcome | BaseException] = [
-                _apply_report(conn, report) for report in reports
-            ]
-            conn.execute("COMMIT")
-            return outcomes
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if len(reports) == 1:
-                return [exc]
-        return [outcome for report in reports for outcome in self._commit_reports([report])]
+            outcomes = [_apply_report(conn, report) for report in reports]
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return outcomes
 
     async def get_presence(self, user_id: int) -> PresenceRow | None:
         rows = self._read(
@@ -551,6 +562,18 @@ class SQLiteStore:
             (user_id,),
         )
         return [ActivityInterval(start, end) for start, end in rows]
+
+
+def _toggle_presence(
+    user_id: int, enabled: bool, report: PresenceReport | None, conn: sqlite3.Connection
+) -> tuple[User, PresenceOutcome]:
+    row = conn.execute(
+        f"UPDATE users SET presence_enabled = ? WHERE id = ? RETURNING {_USER_COLUMNS}",
+        (int(enabled), user_id),
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"no user with id {user_id}")
+    return _user(row), NO_OUTCOME if report is None else _apply_report(conn, report)
 
 
 def _apply_report(conn: sqlite3.Connection, report: PresenceReport) -> PresenceOutcome:
