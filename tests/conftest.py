@@ -1,4 +1,5 @@
-"""Test harness: the real app over a real SQLite file, driven through HTTP.
+"""Test harness: the real app over a real store (a SQLite file, or a PostgreSQL database),
+driven through HTTP.
 
 Time is the one thing tests control directly: the app takes a clock, and a FakeClock lets a
 test say "56 seconds later" without sleeping. Every response is checked against the OpenAPI
@@ -17,6 +18,7 @@ import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
+import pg
 from openapi_validation import validate_response
 from presenced.app import create_app
 from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
@@ -241,11 +243,46 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(environ={}, **values)
 
 
+STORES = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="module")
+def module_postgres() -> Iterator[str]:
+    """One PostgreSQL database per test module (creating one per test is slow); each test
+    empties it first."""
+    with pg.temporary_database() as url:
+        yield url
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which backend the harness runs on: every harness test runs on both."""
+    kind: str = request.param
+    return kind
+
+
 @pytest.fixture
-def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+def make_harness(
+    tmp_path: Path, store_kind: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Harness]]:
     clients: list[TestClient] = []
+    extra_databases: list[str] = []
+
+    def database_url() -> str | None:
+        if store_kind == "sqlite":
+            return None  # make_settings' file in the harness's own directory
+        if not clients:
+            url: str = request.getfixturevalue("module_postgres")
+            pg.empty_tables(url)
+            return url
+        # A second harness in one test gets a database of its own, as with SQLite.
+        extra_databases.append(pg.create_database(migrated=False))
+        return extra_databases[-1]
 
     def make(**overrides: Any) -> Harness:
+        url = database_url()
+        if url is not None:
+            overrides.setdefault("database_url", url)
         settings = make_settings(tmp_path / f"h{len(clients)}", **overrides)
         (tmp_path / f"h{len(clients)}").mkdir()
         clock = FakeClock()
@@ -258,6 +295,8 @@ def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+    for url in extra_databases:
+        pg.drop_database(url)
 
 
 @pytest.fixture

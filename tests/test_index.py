@@ -103,11 +103,11 @@ def test_delta_is_exactly_the_newest_entries(
 OTHER_PROCESS = textwrap.dedent(
     """
     import asyncio, sys
-    from presenced.store.sqlite import SQLiteStore
+    from presenced.store.factory import open_store
     from presenced.store.base import PresenceReport, PresenceTimes, PresenceWrite
 
-    async def main(path, user_id, realm_id, when):
-        store = SQLiteStore(path)
+    async def main(url, user_id, realm_id, when):
+        store = open_store(url)
         await store.open()
         def rule(current):
             return PresenceWrite(PresenceTimes(when, when), write=True, became_online=False)
@@ -121,13 +121,12 @@ OTHER_PROCESS = textwrap.dedent(
 
 
 def write_from_another_process(harness: Harness, account: Account, when: float) -> int:
-    path = harness.settings.database_url.removeprefix("sqlite:///")
     result = subprocess.run(
         [
             sys.executable,
             "-c",
             OTHER_PROCESS,
-            path,
+            harness.settings.database_url,
             str(account.id),
             str(account.user.realm_id),
             str(when),

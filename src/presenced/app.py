@@ -27,7 +27,7 @@ from presenced.clock import Clock, system_clock
 from presenced.server import Server
 from presenced.settings import Settings
 from presenced.store.base import Store
-from presenced.store.factory import open_store
+from presenced.store.factory import store_for
 
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (CPython's default: 700)."""
@@ -100,7 +100,7 @@ def create_app(
     which owns its process; not for an app embedded in another program or a test run).
     """
     server = Server(
-        settings=settings, store=store or open_store(settings.database_url), clock=clock
+        settings=settings, store=store or store_for(settings), clock=clock
     )
 
     @contextlib.asynccontextmanager

@@ -26,7 +26,7 @@ from presenced.store.base import (
     StoreError,
     User,
 )
-from presenced.store.factory import open_store
+from presenced.store.factory import store_for
 
 ROLES = {
     "owner": Role.OWNER,
@@ -444,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(command: Command, args: argparse.Namespace, settings: Settings) -> None:
-    store = open_store(settings.database_url)
+    store = store_for(settings)
     await store.open()
     try:
         if getattr(args, "needs_schema", True) and not await store.schema_is_current():
