@@ -48,3 +48,13 @@ class RateLimitedError(ApiError):
 class NotFoundError(ApiError):
     status_code = 404
     code = "BAD_REQUEST"
+
+
+class ServiceUnavailableError(ApiError):
+    """The database is down or unreachable: nothing was changed; the client may retry."""
+
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("Service temporarily unavailable: the database cannot be reached")

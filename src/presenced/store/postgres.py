@@ -105,17 +105,27 @@ class PostgresStore:
 
     async def open(self) -> None:
         try:
+            # No floor of open connections: asyncpg would re-open it in the background and log
+            # a traceback for each failed try while the database is down. Connections open on
+            # demand instead, and the first one here checks that the database is there.
             self._pool = await asyncpg.create_pool(
                 asyncpg_dsn(self.database_url),
-                min_size=1,
+                min_size=0,
                 max_size=self.pool_size,
                 timeout=self.timeout,
                 command_timeout=self.timeout,
             )
-        except UNAVAILABLE as exc:
-            raise StoreUnavailableError(f"cannot connect to the database: {exc}") from None
-        except asyncpg.PostgresError as exc:  # no such database, authentication failed
-            raise StoreError(f"cannot open the database: {exc}") from None
+            async with self._pool.acquire(timeout=self.timeout):
+                pass
+        except BaseException as exc:
+            if self._pool is not None:
+                self._pool.terminate()
+                self._pool = None
+            if isinstance(exc, UNAVAILABLE):
+                raise StoreUnavailableError(f"cannot connect to the database: {exc}") from None
+            if isinstance(exc, asyncpg.PostgresError):  # no such database, bad password
+                raise StoreError(f"cannot open the database: {exc}") from None
+            raise
 
     async def close(self) -> None:
         await self._reports.drain()
