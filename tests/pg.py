@@ -59,7 +59,11 @@ def temporary_database(migrated: bool = True) -> Iterator[str]:
 
 
 def empty_tables(url: str) -> None:
-    """Every row gone, ids restarting at 1, the directory version back to 0: as new."""
+    """Every row gone, ids restarting at 1, the directory version back to 0: as new.
+
+    DELETE with foreign-key triggers off is several times faster than TRUNCATE on tables
+    this small (TRUNCATE makes new files for every table).
+    """
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         tables = [
             row[0]
@@ -68,7 +72,19 @@ def empty_tables(url: str) -> None:
                 "AND tablename NOT IN ('alembic_version', 'directory_version')"
             )
         ]
-        if tables:
-            names = ", ".join(f'"{t}"' for t in tables)
-            conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-        conn.execute("UPDATE directory_version SET version = 0")
+        sequences = [
+            row[0]
+            for row in conn.execute(
+                "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+            )
+        ]
+        statements = ["SET session_replication_role = replica"]
+        statements += [f'DELETE FROM "{t}"' for t in tables]
+        statements += [f'ALTER SEQUENCE "{s}" RESTART' for s in sequences]
+        statements += [
+            "UPDATE directory_version SET version = 0",
+            "SET session_replication_role = DEFAULT",
+        ]
+        with conn.transaction():
+            for statement in statements:
+                conn.execute(statement)

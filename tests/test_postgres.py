@@ -94,6 +94,25 @@ def test_database_urls_choose_postgres() -> None:
     assert isinstance(open_store("postgresql://postgres@127.0.0.1:5432/x"), PostgresStore)
 
 
+def test_postgres_url_with_password_and_libpq_options(database: str) -> None:
+    """Both drivers (asyncpg for serving, psycopg for Alembic) take the same URL."""
+    name = database.rsplit("/", 1)[1]
+    url = f"postgres://postgres:not%40needed@127.0.0.1:5432/{name}?sslmode=disable"
+
+    async def run() -> None:
+        store = open_store(url)
+        await store.open()
+        try:
+            await store.migrate()
+            assert await store.schema_is_current()
+            await store.create_realm("", "Zulip Dev", 0.0)
+            assert [r.subdomain for r in await store.list_realms()] == [""]
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_group_commit_isolates_a_failing_report(kind: str, tmp_path: Path) -> None:
     """Concurrent reports commit together; one whose rule fails fails alone."""
