@@ -23,6 +23,10 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///presenced.db"
+    # PostgreSQL only: connections per process, and how long a connect or a statement may
+    # take before the request gets a 503 (the database is down or unreachable).
+    database_pool_size: int = 8
+    database_timeout_secs: float = 3.0
     external_host: str = "localhost:9991"
     presence_ping_interval_secs: int = 60
     offline_threshold_secs: int = 200
@@ -81,6 +85,10 @@ class Settings:
             raise SettingsError("activity_interval_flush_secs must be between 0 and 60")
         if self.change_poll_interval_secs <= 0:
             raise SettingsError("change_poll_interval_secs must be positive")
+        if self.database_pool_size <= 0:
+            raise SettingsError("database_pool_size must be positive")
+        if self.database_timeout_secs <= 0:
+            raise SettingsError("database_timeout_secs must be positive")
         if self.rate_limit_requests < 0 or self.rate_limit_window_secs <= 0:
             raise SettingsError("rate limit settings must be positive (requests 0 = off)")
         return self
