@@ -33,13 +33,13 @@ from presenced.api.endpoint import Method, RestEndpoint
 from presenced.api.responses import json_response
 from presenced.api.router import LeanRouter
 from presenced.clock import Clock, system_clock
+from presenced.core.backends import build_server
+from presenced.core.server import Server
 from presenced.observability import metrics
 from presenced.observability.requests import RequestRecorder
-from presenced.server import Server
 from presenced.settings import Settings
 from presenced.store.base import Store
-from presenced.store.factory import open_store
-from presenced.store.sqlite import SQLiteStore
+from presenced.store.group_commit import GroupCommitter
 
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (CPython's default: 700)."""
@@ -162,8 +162,8 @@ async def keep_house(server: Server) -> None:
     interval = min(60.0, server.settings.event_queue_idle_timeout_secs / 4)
     while True:
         await asyncio.sleep(interval)
-        server.events.expire_idle()
-        server.rate_limiter.forget_idle()
+        await server.events.expire_idle()
+        await server.rate_limiter.forget_idle()
 
 
 def create_app(
@@ -178,19 +178,18 @@ def create_app(
     ``tune_gc`` changes the process's garbage collector settings at start (for ``serve``,
     which owns its process; not for an app embedded in another program or a test run).
     """
-    server = Server(
-        settings=settings, store=store or open_store(settings.database_url), clock=clock
-    )
+    server = build_server(settings, clock, store)
 
     gauges = metrics.ServerGauges(
-        index_sizes=server.indexes.sizes, event_queues=lambda: server.events.queue_count
+        index_sizes=server.indexes.sizes,
+        # Queues this process holds (the in-process event system; 0 where queues live in Redis).
+        event_queues=lambda: int(getattr(server.events, "queue_count", 0)),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await server.store.open()
-        if isinstance(server.store, SQLiteStore):
-            server.store.commit_observer = metrics.observe_commit
+        GroupCommitter.observer = metrics.observe_commit
         exposed = contextlib.ExitStack()
         exposed.enter_context(metrics.SERVERS.tracking(gauges))
         try:
@@ -199,16 +198,21 @@ def create_app(
                     metrics.separate_port(settings.metrics_host, settings.metrics_port)
                 )
             await server.store.migrate()
+            await server.changes.start()
             await server.indexes.load_all()
             if tune_gc:
                 tune_garbage_collector()
             housekeeping = asyncio.create_task(keep_house(server))
+            server.activity.start()
             try:
                 yield
             finally:
                 housekeeping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await housekeeping
+                await server.activity.close()
+                await server.changes.close()
+                await server.events.close()
         finally:
             exposed.close()
             await server.store.close()

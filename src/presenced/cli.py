@@ -26,7 +26,7 @@ from presenced.store.base import (
     StoreError,
     User,
 )
-from presenced.store.factory import open_store
+from presenced.store.factory import store_for
 
 ROLES = {
     "owner": Role.OWNER,
@@ -444,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(command: Command, args: argparse.Namespace, settings: Settings) -> None:
-    store = open_store(settings.database_url)
+    store = store_for(settings)
     await store.open()
     try:
         if getattr(args, "needs_schema", True) and not await store.schema_is_current():
@@ -456,11 +456,20 @@ async def _run(command: Command, args: argparse.Namespace, settings: Settings) -
         await store.close()
 
 
+async def _check_database(settings: Settings) -> None:
+    """Fail with a one-line message (not a startup traceback) if the database is unreachable."""
+    store = store_for(settings)
+    await store.open()
+    await store.close()
+
+
 def serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     from presenced.app import create_app
     from presenced.observability.logconfig import configure_logging
+
+    asyncio.run(_check_database(settings))
 
     # Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
     # off after a few seconds (clients reconnect, and their queues' events stay pending).

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from presenced.api.errors import ApiError, UnauthorizedError
 from presenced.api.request import ApiRequest
+from presenced.core.server import Server
 from presenced.keys import has_api_key_format, hash_api_key
 from presenced.realms import subdomain_for_host
-from presenced.server import Server
 from presenced.store.base import BotType, Realm, User
 
 
@@ -52,6 +52,7 @@ async def authenticate(request: ApiRequest, server: Server) -> Caller:
     email, api_key = basic_credentials(header)
     if not has_api_key_format(api_key):
         raise UnauthorizedError("Malformed API key")
+    await server.changes.ensure_fresh()
     found = await server.directory.caller(hash_api_key(api_key))
     if found is None:
         raise UnauthorizedError("Invalid API key")

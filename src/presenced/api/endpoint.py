@@ -24,13 +24,18 @@ from starlette.types import Receive, Scope, Send
 
 from presenced.api.auth import Caller, authenticate
 from presenced.api.compression import accepts_gzip
-from presenced.api.errors import ApiError, RateLimitedError, UnauthorizedError
+from presenced.api.errors import (
+    ApiError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+)
 from presenced.api.params import RequestParams, parse_form
-from presenced.api.ratelimit import RateLimitResult
 from presenced.api.request import ApiRequest, ClientDisconnectedError
 from presenced.api.responses import ApiResponse, Headers, json_error, json_response
-from presenced.server import Server
-from presenced.store.base import Realm, User
+from presenced.core.server import Server
+from presenced.ratelimit.base import RateLimitResult
+from presenced.store.base import Realm, StoreUnavailableError, User
 
 logger = logging.getLogger("presenced.api")
 
@@ -166,7 +171,7 @@ class RestEndpoint:
         try:
             caller = None if spec.public else await authenticate(request, self.server)
             if caller is not None and self.server.rate_limiter.enabled:
-                limit = self.server.rate_limiter.hit(caller.user.id)
+                limit = await self.server.rate_limiter.hit(caller.user.id)
                 headers.extend(limit.encoded_headers(self.server.rate_limiter.limit))
                 if not limit.allowed:
                     raise RateLimitedError(round(limit.retry_after, 3))
@@ -182,6 +187,9 @@ class RestEndpoint:
             response = json_error(error)
         except ClientDisconnectedError:
             raise
+        except StoreUnavailableError as exc:
+            logger.warning("503 for %s %s: %s", method, self.path or request.path, exc)
+            response = json_error(ServiceUnavailableError())
         except Exception:
             logger.exception("error serving %s %s", method, self.path or request.path)
             response = json_response(
