@@ -16,6 +16,7 @@ from starlette.routing import Route
 from presenced.api import (
     channels_views,
     events_views,
+    health_views,
     presence_views,
     server_views,
     settings_views,
@@ -59,6 +60,12 @@ def api_routes(server: Server) -> list[Route]:
         path("/users", GET=Method(users_views.get_users)),
         path("/users/{user_id}", GET=Method(users_views.get_user)),
     ]
+
+
+def operator_routes(server: Server) -> list[Route]:
+    """Routes outside /api/v1 (Zulip's too), for operators and load balancers."""
+    health = Method(health_views.health, public=True)
+    return [Route("/health", RestEndpoint(server, {"GET": health}))]
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -125,7 +132,7 @@ def create_app(
             await server.store.close()
 
     app = Starlette(
-        routes=api_routes(server),
+        routes=[*operator_routes(server), *api_routes(server)],
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )

@@ -49,6 +49,8 @@ class Settings:
     # new_user_input: extensions of a user's activity interval are written together, at most
     # this long after they were reported (0: one write per report, as Zulip does).
     activity_interval_flush_secs: float = 30.0
+    # GET /health: each check (store, services) must answer within this many seconds.
+    health_check_timeout_secs: float = 2.0
 
     @property
     def became_online_threshold_secs(self) -> int:
@@ -81,6 +83,8 @@ class Settings:
             raise SettingsError("activity_interval_flush_secs must be between 0 and 60")
         if self.change_poll_interval_secs <= 0:
             raise SettingsError("change_poll_interval_secs must be positive")
+        if self.health_check_timeout_secs <= 0:
+            raise SettingsError("health_check_timeout_secs must be positive")
         if self.rate_limit_requests < 0 or self.rate_limit_window_secs <= 0:
             raise SettingsError("rate limit settings must be positive (requests 0 = off)")
         return self

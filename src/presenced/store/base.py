@@ -192,6 +192,33 @@ class ChangeState:
     presence_sequences: dict[int, int]
 
 
+@dataclass(frozen=True, slots=True)
+class SavedEventQueue:
+    """One event queue as the event system saved it; ``state`` is the event system's own
+    encoding (the store keeps it as it is)."""
+
+    queue_id: str
+    realm_id: int
+    user_id: int
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SavedChangeLog:
+    """The part of a realm's change log that some saved queue had not read yet."""
+
+    realm_id: int
+    changes: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SavedEventQueues:
+    """What the embedded event system leaves in the store between a shutdown and a start."""
+
+    queues: Sequence[SavedEventQueue] = ()
+    logs: Sequence[SavedChangeLog] = ()
+
+
 class StoreError(Exception):
     """A request the store refuses: duplicate names, unknown records."""
 
@@ -208,6 +235,19 @@ class Store(Protocol):
         ...
 
     async def schema_is_current(self) -> bool: ...
+
+    async def ping(self) -> None:
+        """A cheap round trip through the database (health checks); raises if it fails."""
+        ...
+
+    # Saved event queues (the embedded mode's queues, across a restart)
+    async def save_event_queues(self, saved: SavedEventQueues) -> None:
+        """Replace whatever was saved before with ``saved``, in one transaction."""
+        ...
+
+    async def take_event_queues(self) -> SavedEventQueues:
+        """What was saved, forgotten in the same transaction (loaded once, never twice)."""
+        ...
 
     # Realms
     async def create_realm(self, subdomain: str, name: str, now: float) -> Realm: ...
