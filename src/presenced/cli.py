@@ -457,18 +457,19 @@ async def _run(command: Command, args: argparse.Namespace, settings: Settings) -
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> None:
-    import uvicorn
-
     from presenced.app import create_app
+    from presenced.serving import serve as run_server
 
-    # Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
-    # off after a few seconds (clients reconnect, and their queues' events stay pending).
-    uvicorn.run(
-        create_app(settings, tune_gc=True),
+    app = create_app(settings, tune_gc=True)
+    run_server(
+        app,
+        app.state.server.events.shut_down,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=settings.shutdown_timeout_secs,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -42,9 +42,7 @@ class HealthChecks:
 
     async def run(self) -> HealthReport:
         names = list(self._checks)
-        results = await asyncio.gather(
-            *(self._run_one(name, self._checks[name]) for name in names)
-        )
+        results = await asyncio.gather(*(self._run_one(name, self._checks[name]) for name in names))
         return HealthReport(tuple(name for name, ok in zip(names, results, strict=True) if not ok))
 
     async def _run_one(self, name: str, check: Check) -> bool:

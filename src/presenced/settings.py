@@ -49,6 +49,11 @@ class Settings:
     # new_user_input: extensions of a user's activity interval are written together, at most
     # this long after they were reported (0: one write per report, as Zulip does).
     activity_interval_flush_secs: float = 30.0
+    # Shutdown: parked long-polls are answered at once; other requests in flight get this long.
+    shutdown_timeout_secs: float = 10.0
+    # Behind a reverse proxy: the addresses whose X-Forwarded-For/-Proto headers are believed
+    # (uvicorn's forwarded_allow_ips: comma-separated addresses or networks, or "*").
+    forwarded_allow_ips: str = "127.0.0.1"
     # GET /health: each check (store, services) must answer within this many seconds.
     health_check_timeout_secs: float = 2.0
 
@@ -83,6 +88,8 @@ class Settings:
             raise SettingsError("activity_interval_flush_secs must be between 0 and 60")
         if self.change_poll_interval_secs <= 0:
             raise SettingsError("change_poll_interval_secs must be positive")
+        if self.shutdown_timeout_secs <= 0:
+            raise SettingsError("shutdown_timeout_secs must be positive")
         if self.health_check_timeout_secs <= 0:
             raise SettingsError("health_check_timeout_secs must be positive")
         if self.rate_limit_requests < 0 or self.rate_limit_window_secs <= 0:

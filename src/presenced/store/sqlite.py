@@ -606,7 +606,6 @@ class SQLiteStore:
 
         await self._write(extend, directory=False)
 
-
     # Saved event queues
 
     async def save_event_queues(self, saved: SavedEventQueues) -> None:
