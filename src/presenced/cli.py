@@ -323,7 +323,7 @@ async def cmd_key_revoke(args: argparse.Namespace, store: Store, settings: Setti
 async def cmd_zuliprc(args: argparse.Namespace, store: Store, settings: Settings) -> None:
     user = await _user(store, args)
     _, key = await _new_key(store, user, args.label)
-    site = args.site or realm_url(args.realm, settings.external_host, "http")
+    site = args.site or realm_url(args.realm, settings.external_host, settings.external_uri_scheme)
     print(f"[api]\nemail={user.delivery_email}\nkey={key}\nsite={site}")
 
 

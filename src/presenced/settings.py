@@ -24,6 +24,10 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str = "sqlite:///presenced.db"
     external_host: str = "localhost:9991"
+    # The scheme clients reach the server with (Zulip's EXTERNAL_URI_SCHEME): "https" behind a
+    # TLS proxy. It goes into the zuliprc files the CLI writes; requests themselves take theirs
+    # from the proxy's X-Forwarded-Proto (see forwarded_allow_ips).
+    external_uri_scheme: str = "http"
     presence_ping_interval_secs: int = 60
     offline_threshold_secs: int = 200
     presence_update_min_freq_seconds: int = 55
@@ -88,6 +92,8 @@ class Settings:
             raise SettingsError("activity_interval_flush_secs must be between 0 and 60")
         if self.change_poll_interval_secs <= 0:
             raise SettingsError("change_poll_interval_secs must be positive")
+        if self.external_uri_scheme not in ("http", "https"):
+            raise SettingsError("external_uri_scheme must be http or https")
         if self.shutdown_timeout_secs <= 0:
             raise SettingsError("shutdown_timeout_secs must be positive")
         if self.health_check_timeout_secs <= 0:
