@@ -7,21 +7,26 @@ the next process, so clients carry on with their old queue id and ``last_event_i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import queue
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+from starlette.testclient import TestClient
 
+from conftest import FakeClock, Harness, make_settings
 from live import LiveServer, free_port, live_server
+from presenced.app import create_app
+from presenced.store.base import SavedChangeLog, SavedEventQueue, SavedEventQueues
 
 PARKED_POLLS = 20
 # Long enough that no poll is answered by its heartbeat before the signal.
@@ -108,17 +113,12 @@ def assert_clean_log(log: str) -> None:
     assert " ERROR" not in log and "ERROR:" not in log, log
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_parked_polls_are_answered_and_queues_survive_a_restart(
-    workdir: Path, sig: signal.Signals
+    tmp_path: Path, sig: signal.Signals
 ) -> None:
     port = free_port()
-    with live_server(workdir, ENV, port=port) as first:
+    with live_server(tmp_path, ENV, port=port) as first:
         first.cli("realm", "create", "--name", "Zulip Dev")
         watcher = first.user("watcher@zulip.com", "Watcher")
         reporter = first.user("reporter@zulip.com", "Reporter")
@@ -146,7 +146,7 @@ def test_parked_polls_are_answered_and_queues_survive_a_restart(
         assert body["events"] == [{"type": "heartbeat", "id": 1}]
     assert_clean_log(log)
 
-    with live_server(workdir, ENV, init=False, port=port) as second:
+    with live_server(tmp_path, ENV, init=False, port=port) as second:
         # The queue nobody polled still has the report it had not read.
         events = poll(second.url, watcher, idle["queue_id"], -1, dont_block=True).json()
         assert [(e["type"], e["id"], e["user_id"]) for e in events["events"]] == [
@@ -176,7 +176,7 @@ class StopWatching(Exception):
     pass
 
 
-def test_zulip_call_on_each_event_carries_on_across_a_restart(workdir: Path) -> None:
+def test_zulip_call_on_each_event_carries_on_across_a_restart(tmp_path: Path) -> None:
     port = free_port()
     env = {"PRESENCED_EVENT_QUEUE_HEARTBEAT_SECS": "2"}
     received: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -188,7 +188,7 @@ def test_zulip_call_on_each_event_carries_on_across_a_restart(workdir: Path) -> 
             raise StopWatching
         received.put(event)
 
-    with live_server(workdir, env, port=port) as first:
+    with live_server(tmp_path, env, port=port) as first:
         first.cli("realm", "create", "--name", "Zulip Dev")
         watcher = first.user("watcher@zulip.com", "Watcher")
         alice = first.user("alice@zulip.com", "Alice")
@@ -217,7 +217,7 @@ def test_zulip_call_on_each_event_carries_on_across_a_restart(workdir: Path) -> 
             stop(first, signal.SIGTERM)
             assert_clean_log(first.log())
 
-            with live_server(workdir, env, init=False, port=port) as second:
+            with live_server(tmp_path, env, init=False, port=port) as second:
                 report(second, bob)
                 second_event = received.get(timeout=60)
                 assert second_event["user_id"] == bob["user_id"]
@@ -236,11 +236,6 @@ def test_every_kind_of_unread_change_survives_a_restart_in_process(tmp_path: Pat
     """The lifespan saves at shutdown and loads at start: the log tail a queue had not read
     (presence, user status, user settings) comes back with the queue, in the same order and
     with the same ids."""
-    from starlette.testclient import TestClient
-
-    from conftest import FakeClock, Harness, make_settings
-    from presenced.app import create_app
-
     settings = make_settings(tmp_path)
     clock = FakeClock()
 
@@ -295,3 +290,51 @@ def test_every_kind_of_unread_change_survives_a_restart_in_process(tmp_path: Pat
         assert (list(left.queues), list(left.logs)) == ([], [])
     finally:
         client.__exit__(None, None, None)
+
+
+def test_saved_state_this_version_cannot_read_is_dropped_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Queues saved by another version (or damaged) are skipped with a warning; their clients
+    get BAD_EVENT_QUEUE_ID and register again, and the server starts as usual."""
+    settings = make_settings(tmp_path)
+    clock = FakeClock()
+    app = create_app(settings, clock=clock)
+    with TestClient(app, base_url="http://localhost:9991") as client:
+        harness = Harness(client, app.state.server, clock)
+        hamlet = harness.account("hamlet@zulip.com")
+        good = harness.post("/register", hamlet, event_types=["presence"]).json()
+    # Damage what the shutdown saved: one more queue in an unknown format, and a broken log.
+    store = app.state.server.store
+
+    async def damage() -> None:
+        await store.open()
+        saved = await store.take_event_queues()
+        await store.save_event_queues(
+            SavedEventQueues(
+                [*saved.queues, SavedEventQueue("from-the-future", 1, hamlet.id, b'{"v": 99}')],
+                [SavedChangeLog(2, b"not json")],
+            )
+        )
+        await store.close()
+
+    asyncio.run(damage())
+    app = create_app(settings, clock=clock)
+    with (
+        caplog.at_level(logging.WARNING),
+        TestClient(app, base_url="http://localhost:9991") as client,
+    ):
+        harness = Harness(client, app.state.server, clock)
+        ok = harness.get(
+            "/events", hamlet, queue_id=good["queue_id"], last_event_id=-1, dont_block=True
+        )
+        assert ok.status_code == 200, ok.text
+        bad = harness.get(
+            "/events", hamlet, queue_id="from-the-future", last_event_id=-1, dont_block=True
+        )
+        assert bad.status_code == 400
+        assert bad.json()["code"] == "BAD_EVENT_QUEUE_ID"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("from-the-future" in w for w in warnings), warnings
+    assert any("unreadable saved change log" in w for w in warnings), warnings
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
