@@ -338,3 +338,53 @@ def test_saved_state_this_version_cannot_read_is_dropped_not_fatal(
     assert any("from-the-future" in w for w in warnings), warnings
     assert any("unreadable saved change log" in w for w in warnings), warnings
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_reports_in_flight_at_sigterm_are_answered_and_kept(tmp_path: Path) -> None:
+    """Reports keep coming while the server stops: each gets a JSON answer or no connection
+    at all (never a plain-text 500), and every one acknowledged is in the store afterwards."""
+    port = free_port()
+    env = {"PRESENCED_RATE_LIMIT_REQUESTS": "0"}
+    with live_server(tmp_path, env, port=port) as first:
+        first.cli("realm", "create", "--name", "Zulip Dev")
+        users = [first.user(f"user{i}@zulip.com", f"User {i}") for i in range(6)]
+        acknowledged: set[int] = set()
+        answers: list[httpx.Response] = []
+        started = threading.Barrier(len(users) + 1)
+
+        def keep_reporting(user: dict[str, Any]) -> None:
+            started.wait()
+            with httpx.Client(base_url=first.url, auth=auth(user), timeout=30) as client:
+                while True:
+                    try:
+                        response = client.post(
+                            "/api/v1/users/me/presence", data={"status": "active"}
+                        )
+                    except httpx.TransportError:
+                        return
+                    answers.append(response)
+                    if response.status_code == 200:
+                        acknowledged.add(user["user_id"])
+
+        threads = [threading.Thread(target=keep_reporting, args=(u,)) for u in users]
+        for thread in threads:
+            thread.start()
+        started.wait()
+        wait_for(lambda: len(answers) >= 3 * len(users), "reports before the signal")
+        stop(first, signal.SIGTERM)
+        for thread in threads:
+            thread.join(timeout=30)
+        assert_clean_log(first.log())
+    for response in answers:
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+    with live_server(tmp_path, env, init=False, port=port) as second:
+        for user in users:
+            if user["user_id"] not in acknowledged:
+                continue
+            presence = httpx.get(
+                f"{second.url}/api/v1/users/{user['user_id']}/presence",
+                auth=auth(users[0]),
+                timeout=30,
+            ).json()
+            assert presence["presence"]["aggregated"]["status"] == "active", presence

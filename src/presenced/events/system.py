@@ -275,6 +275,7 @@ class InProcessEventSystem:
     async def load(self, store: Store) -> int:
         """Take the queues saved at the last shutdown (the store forgets them) and serve them
         again; returns how many were loaded. Queues that expired meanwhile are dropped."""
+        self._closing = False  # starting (again): polls park as usual
         saved = await store.take_event_queues()
         now = self.clock()
         log_starts: dict[int, int] = {}
