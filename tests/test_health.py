@@ -59,6 +59,13 @@ def test_store_that_cannot_be_queried_answers_503_naming_it(
         "code": "SERVER_NOT_READY",
     }
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # Polled every second while the store is down: one warning, not one per poll.
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert health(harness)[0] == 503
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "'store' failed" in warnings[0].getMessage()
     harness.run(harness.server.store.open)
     assert health(harness)[0] == 200
 

@@ -31,6 +31,8 @@ class HealthChecks:
     def __init__(self, timeout_secs: float) -> None:
         self.timeout_secs = timeout_secs
         self._checks: dict[str, Check] = {}
+        self._failing: set[str] = set()
+        """Checks that failed last time: a failure is logged when it starts, not every poll."""
 
     def register(self, name: str, check: Check) -> None:
         """Add (or replace) the check called ``name``."""
@@ -50,9 +52,17 @@ class HealthChecks:
             async with asyncio.timeout(self.timeout_secs):
                 await check()
         except TimeoutError:
-            logger.warning("health check %r took more than %.1f s", name, self.timeout_secs)
+            self._failed(name, f"no answer within {self.timeout_secs:g} s")
             return False
         except Exception as exc:
-            logger.warning("health check %r failed: %s", name, exc)
+            self._failed(name, str(exc) or type(exc).__name__)
             return False
+        if name in self._failing:
+            self._failing.discard(name)
+            logger.info("health check %r passes again", name)
         return True
+
+    def _failed(self, name: str, why: str) -> None:
+        if name not in self._failing:
+            self._failing.add(name)
+            logger.warning("health check %r failed: %s", name, why)
