@@ -323,7 +323,7 @@ async def cmd_key_revoke(args: argparse.Namespace, store: Store, settings: Setti
 async def cmd_zuliprc(args: argparse.Namespace, store: Store, settings: Settings) -> None:
     user = await _user(store, args)
     _, key = await _new_key(store, user, args.label)
-    site = args.site or realm_url(args.realm, settings.external_host, "http")
+    site = args.site or realm_url(args.realm, settings.external_host, settings.external_uri_scheme)
     print(f"[api]\nemail={user.delivery_email}\nkey={key}\nsite={site}")
 
 
@@ -464,20 +464,21 @@ async def _check_database(settings: Settings) -> None:
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> None:
-    import uvicorn
-
     from presenced.app import create_app
+    from presenced.serving import serve as run_server
 
     asyncio.run(_check_database(settings))
 
-    # Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
-    # off after a few seconds (clients reconnect, and their queues' events stay pending).
-    uvicorn.run(
-        create_app(settings, tune_gc=True),
+    app = create_app(settings, tune_gc=True)
+    run_server(
+        app,
+        app.state.server.events.shut_down,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=settings.shutdown_timeout_secs,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -39,6 +39,9 @@ from presenced.store.base import (
     RealmPresenceRow,
     RealmRead,
     Role,
+    SavedChangeLog,
+    SavedEventQueue,
+    SavedEventQueues,
     StatusWrite,
     StoreError,
     StoreUnavailableError,
@@ -266,6 +269,9 @@ class PostgresStore:
 
     async def set_realm_access_group(self, realm_id: int, group: str) -> Realm:
         return await self._update_realm(realm_id, "can_access_all_users_group", group)
+
+    async def ping(self) -> None:
+        await self._fetchrow("SELECT 1")
 
     async def directory_version(self) -> int:
         row = await self._fetchrow("SELECT version FROM directory_version WHERE id = 1")
@@ -587,6 +593,44 @@ class PostgresStore:
             user_id,
         )
         return [ActivityInterval(start, end) for start, end in rows]
+
+    # Saved event queues
+
+    async def save_event_queues(self, saved: SavedEventQueues) -> None:
+        async def save(conn: Connection) -> None:
+            await conn.execute("DELETE FROM saved_event_queues")
+            await conn.execute("DELETE FROM saved_change_logs")
+            if saved.queues:
+                await conn.executemany(
+                    "INSERT INTO saved_event_queues (queue_id, realm_id, user_id, state) "
+                    "VALUES ($1, $2, $3, $4)",
+                    [(q.queue_id, q.realm_id, q.user_id, q.state) for q in saved.queues],
+                )
+            if saved.logs:
+                await conn.executemany(
+                    "INSERT INTO saved_change_logs (realm_id, changes) VALUES ($1, $2)",
+                    [(log.realm_id, log.changes) for log in saved.logs],
+                )
+
+        await self._write(save, directory=False)
+
+    async def take_event_queues(self) -> SavedEventQueues:
+        async def take(conn: Connection) -> SavedEventQueues:
+            queues = [
+                SavedEventQueue(r[0], r[1], r[2], bytes(r[3]))
+                for r in await conn.fetch(
+                    "DELETE FROM saved_event_queues RETURNING queue_id, realm_id, user_id, state"
+                )
+            ]
+            logs = [
+                SavedChangeLog(r[0], bytes(r[1]))
+                for r in await conn.fetch(
+                    "DELETE FROM saved_change_logs RETURNING realm_id, changes"
+                )
+            ]
+            return SavedEventQueues(queues, logs)
+
+        return await self._write(take, directory=False)
 
     async def latest_activity_interval(self, user_id: int) -> ActivityInterval | None:
         row = await self._fetchrow(
