@@ -70,7 +70,10 @@ def python_literal(value: Any, indent: int = 0) -> str:
         if not value:
             return "{}"
         pad = " " * (indent + 4)
-        lines = [f"{pad}{python_literal(str(k))}: {python_literal(v, indent + 4)}," for k, v in value.items()]
+        lines = [
+            f"{pad}{python_literal(str(k))}: {python_literal(v, indent + 4)},"
+            for k, v in value.items()
+        ]
         return "{\n" + "\n".join(lines) + "\n" + " " * indent + "}"
     return repr(value)
 

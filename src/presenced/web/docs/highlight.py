@@ -30,4 +30,5 @@ def code_block(code: str, language: str, *, example: str | None = None) -> str:
 
 def stylesheet() -> str:
     """Pygments' CSS for the highlighted blocks."""
-    return str(HtmlFormatter().get_style_defs("." + CSS_CLASS))
+    formatter: HtmlFormatter[str] = HtmlFormatter()
+    return str(formatter.get_style_defs("." + CSS_CLASS))  # type: ignore[no-untyped-call]

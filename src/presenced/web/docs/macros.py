@@ -37,13 +37,16 @@ from presenced.web.docs.examples import curl_example, python_example
 from presenced.web.docs.highlight import code_block
 from presenced.web.docs.operations import Field, Operation, Parameter
 
+DEPRECATED_BADGE = ' <span class="api-badge deprecated">Deprecated</span>'
 TAB_LABELS = {"python": "Python", "curl": "curl", "js": "JavaScript"}
 ENDPOINT = r"(?P<endpoint>/[^\s:|()]*:[a-z]+)"
 _MACROS: list[tuple[str, re.Pattern[str]]] = [
     ("header", re.compile(r"\{generate_api_header\(" + ENDPOINT + r"\)\}")),
     (
         "code",
-        re.compile(r"\{generate_code_example\((?P<language>[a-z]+)\)\|" + ENDPOINT + r"\|example\}"),
+        re.compile(
+            r"\{generate_code_example\((?P<language>[a-z]+)\)\|" + ENDPOINT + r"\|example\}"
+        ),
     ),
     ("fixture", re.compile(r"\{generate_code_example\|" + ENDPOINT + r"\|fixture\}")),
     ("arguments", re.compile(r"\{generate_api_arguments_table\|[^|}]+\|" + ENDPOINT + r"\}")),
@@ -117,7 +120,7 @@ class MacroPreprocessor(Preprocessor):
     def _header(self, match: re.Match[str]) -> list[str]:
         operation = self._operation(match)
         url = f"{self.context.api_url}/v1{operation.path}"
-        badges = ' <span class="api-badge deprecated">Deprecated</span>' if operation.deprecated else ""
+        badges = DEPRECATED_BADGE if operation.deprecated else ""
         return [
             f"# {operation.summary}",
             *self._stash(
@@ -147,7 +150,8 @@ class MacroPreprocessor(Preprocessor):
             text = json.dumps(example.value, indent=4, ensure_ascii=False)
             lines += self._stash(
                 '<div class="api-example-response">'
-                f'<p class="api-response-status"><span class="api-status api-status-{status // 100}xx">'
+                '<p class="api-response-status">'
+                f'<span class="api-status api-status-{status // 100}xx">'
                 f"{status} {escape(phrase)}</span></p>"
                 f'<div class="api-response-title">{title}</div>'
                 f"{code_block(text, 'json')}</div>"
@@ -178,9 +182,7 @@ class MacroPreprocessor(Preprocessor):
         if "default" in parameter.schema:
             extra.append(f"Defaults to `{json.dumps(parameter.schema['default'])}`.")
         description = self.context.render_prose("\n\n".join([parameter.description, *extra]))
-        deprecated = (
-            ' <span class="api-badge deprecated">Deprecated</span>' if parameter.deprecated else ""
-        )
+        deprecated = DEPRECATED_BADGE if parameter.deprecated else ""
         example = json.dumps(parameter.example, ensure_ascii=False)
         return (
             f'<tr id="parameter-{escape(parameter.name)}">'
@@ -208,15 +210,11 @@ class MacroPreprocessor(Preprocessor):
         for item in fields:
             label = f"<code>{escape(item.label)}</code>: " if item.label else ""
             kind = f'<span class="api-field-type">{escape(item.type_name)}</span>'
-            deprecated = (
-                ' <span class="api-badge deprecated">Deprecated</span>' if item.deprecated else ""
-            )
+            deprecated = DEPRECATED_BADGE if item.deprecated else ""
             body = self.context.render_prose(item.description) if item.description else ""
             nested = self._field_list(item.children) if item.children else ""
             if item.alternatives:
-                nested += '<p class="api-one-of">One of:</p>' + self._field_list(
-                    item.alternatives
-                )
+                nested += '<p class="api-one-of">One of:</p>' + self._field_list(item.alternatives)
             items.append(f"<li>{label}{kind}{deprecated}{body}{nested}</li>")
         return '<ul class="api-return-values">' + "".join(items) + "</ul>"
 
@@ -240,7 +238,7 @@ class MacroPreprocessor(Preprocessor):
         """Every **Changes** note in the document, grouped by the feature levels it names."""
         by_level: dict[int, list[str]] = {}
         for operation in self.context.operations.values():
-            notes = [(None, operation.description)]
+            notes: list[tuple[str | None, str]] = [(None, operation.description)]
             notes += [(p.name, p.description) for p in operation.parameters]
             notes += [(f.label, f.description) for f in _flatten(operation.return_values)]
             for name, text in notes:
@@ -309,7 +307,8 @@ class TabsPreprocessor(Preprocessor):
             if match:
                 closing = "</div>" if opened else ""
                 key = match.group("key")
-                out += self._stash(f'{closing}<div class="tab-panel" role="tabpanel" data-tab-key="{key}">')
+                panel = f'<div class="tab-panel" role="tabpanel" data-tab-key="{key}">'
+                out += self._stash(closing + panel)
                 opened = True
             else:
                 out.append(line)
@@ -325,7 +324,7 @@ class MacroExtension(Extension):
         super().__init__()
         self.context = context
 
-    def extendMarkdown(self, md: Markdown) -> None:  # noqa: N802 (Python-Markdown's name)
+    def extendMarkdown(self, md: Markdown) -> None:
         # After whitespace normalization (30), which would strip the stash placeholders, and
         # before fenced code (25), since descriptions may hold fenced blocks.
         md.preprocessors.register(MacroPreprocessor(md, self.context), "presenced_macros", 28)

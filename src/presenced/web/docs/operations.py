@@ -273,9 +273,7 @@ class OpenApiDocument:
             if examples:
                 for name, example in examples.items():
                     example = self.resolve(example)
-                    title = (
-                        example.get("description") or example.get("summary") or default_title
-                    )
+                    title = example.get("description") or example.get("summary") or default_title
                     yield ResponseExample(status, title.strip() or name, example.get("value"))
             elif "example" in media:
                 yield ResponseExample(status, default_title, media["example"])
@@ -338,7 +336,7 @@ class OpenApiDocument:
             for name, prop in schema.get("properties", {}).items()
         ]
         items = schema.get("items")
-        if isinstance(items, dict) and not (items.get("$ref") in seen):
+        if isinstance(items, dict) and items.get("$ref") not in seen:
             merged = self.merged(items)
             children += [
                 self._field(name, prop, depth + 1, seen | {items.get("$ref", "")})
@@ -376,7 +374,7 @@ def default_example(schema: dict[str, Any]) -> Any:
     """Zulip's fallbacks for a parameter without an example: 1, "demo", false."""
     if "default" in schema:
         return copy.deepcopy(schema["default"])
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     kind = schema.get("type")
     if kind == "integer" or kind == "number":

@@ -4,12 +4,14 @@ errors (404, 405), never an HTML error page or a traceback."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from presenced.api.openapi import document
 from presenced.api.responses import json_response
@@ -28,6 +30,18 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 ASSET_CACHE = "public, max-age=3600"
+
+
+class AnyMethod:
+    """An endpoint that sees every method (Starlette would answer unlisted ones itself, in
+    plain text), so that it can refuse them with the API's JSON 405."""
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 def _not_allowed(request: Request) -> Response | None:
@@ -86,8 +100,8 @@ def docs_routes(settings: Settings, site: DocsSite | None = None) -> list[BaseRo
         return _respond(request, found.body, found.media_type, headers)
 
     return [
-        Route("/api", page, methods=None),
-        Route("/api/", page, methods=None),
-        Route("/api/{slug}", page, methods=None),
-        Route("/static/docs/{name}", asset, methods=None),
+        Route("/api", AnyMethod(page)),
+        Route("/api/", AnyMethod(page)),
+        Route("/api/{slug}", AnyMethod(page)),
+        Route("/static/docs/{name}", AnyMethod(asset)),
     ]

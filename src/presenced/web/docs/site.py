@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from markdown import Markdown
 
 from presenced import version
@@ -104,9 +105,9 @@ class DocsSite:
         for page in prose:
             sections.setdefault(page.section, []).append((page.slug, page.title))
         for operation in self.operations:
-            page = self.pages.get(operation.slug)
-            if page is not None and page.section not in ("General",):
-                sections.setdefault(page.section, []).append((page.slug, page.title))
+            found = self.pages.get(operation.slug)
+            if found is not None and found not in prose:
+                sections.setdefault(found.section, []).append((found.slug, found.title))
         return list(sections.items())
 
     def _operation_slugs(self) -> set[str]:
@@ -143,7 +144,7 @@ class DocsSite:
         html = self._jinja.get_template("page.html").render(
             page=page,
             title=brand(page.title, self.product_name),
-            content=jinja2.utils.markupsafe.Markup(content),
+            content=markupsafe.Markup(content),
             sections=self.sections,
             product_name=self.product_name,
             **context,
@@ -192,4 +193,3 @@ def _section_titles(document: dict[str, Any]) -> dict[str, str]:
         name = tag["name"]
         titles[name] = tag.get("x-displayName") or name.replace("_", " ").capitalize()
     return titles
-

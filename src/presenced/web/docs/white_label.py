@@ -51,7 +51,7 @@ class ProductNameExtension(Extension):
         super().__init__()
         self.product_name = product_name
 
-    def extendMarkdown(self, md: Markdown) -> None:  # noqa: N802 (Python-Markdown's name)
+    def extendMarkdown(self, md: Markdown) -> None:
         md.treeprocessors.register(
             ProductNameTreeprocessor(md, self.product_name), "product_name", 1
         )
