@@ -104,7 +104,12 @@ class DocsSite:
         sections: dict[str, list[tuple[str, str]]] = {}
         for page in prose:
             sections.setdefault(page.section, []).append((page.slug, page.title))
-        for operation in self.operations:
+        tag_order = list(self.section_titles)
+        by_tag = sorted(
+            self.operations,
+            key=lambda op: tag_order.index(op.tag) if op.tag in tag_order else len(tag_order),
+        )
+        for operation in by_tag:
             found = self.pages.get(operation.slug)
             if found is not None and found not in prose:
                 sections.setdefault(found.section, []).append((found.slug, found.title))
