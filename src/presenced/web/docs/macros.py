@@ -211,7 +211,12 @@ class MacroPreprocessor(Preprocessor):
             label = f"<code>{escape(item.label)}</code>: " if item.label else ""
             kind = f'<span class="api-field-type">{escape(item.type_name)}</span>'
             deprecated = DEPRECATED_BADGE if item.deprecated else ""
-            body = self.context.render_prose(item.description) if item.description else ""
+            text = item.description
+            if len(item.values) == 1:
+                text = f"Always `{json.dumps(item.values[0])}`. {text}".strip()
+            elif item.values:
+                text += "\n\nOne of: " + ", ".join(f"`{json.dumps(v)}`" for v in item.values) + "."
+            body = self.context.render_prose(text) if text else ""
             nested = self._field_list(item.children) if item.children else ""
             if item.alternatives:
                 nested += '<p class="api-one-of">One of:</p>' + self._field_list(item.alternatives)

@@ -8,6 +8,8 @@ document appears on its page with no other change.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,7 @@ MAX_DEPTH = 5
 """How deep the return values list goes into nested objects (the document may recurse)."""
 
 _NO_EXAMPLE = object()
+_KEY_LABEL = re.compile(r'^\s*(`?\{[^}`]+\}`?(?:\s+or\s+`?"?[\w-]+"?`?)*):\s*')
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Field:
     deprecated: bool
     children: tuple[Field, ...] = ()
     alternatives: tuple[Field, ...] = ()
+    values: tuple[Any, ...] = ()
+    """The values the field may take, when the schema lists them (``const``, ``enum``)."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +289,21 @@ class OpenApiDocument:
         if not media:
             return []
         schema = self.merged(media.get("schema", {}))
+        if "properties" not in schema:
+            # One of several response shapes: each with its description and fields.
+            return [
+                Field(
+                    label="",
+                    type_name=type_name(alt, self.resolve),
+                    description=alt.get("description", ""),
+                    deprecated=bool(alt.get("deprecated")),
+                    children=tuple(self._top_fields(alt)),
+                )
+                for alt in map(self.merged, schema.get("oneOf", []) + schema.get("anyOf", []))
+            ]
+        return self._top_fields(schema)
+
+    def _top_fields(self, schema: dict[str, Any]) -> list[Field]:
         return [
             self._field(name, prop, 0, frozenset())
             for name, prop in schema.get("properties", {}).items()
@@ -302,25 +322,29 @@ class OpenApiDocument:
         alternatives: list[Field] = []
         if depth < MAX_DEPTH:
             children = self._children(schema, depth, seen)
-            for key in ("oneOf", "anyOf"):
-                for member in schema.get(key, []):
-                    member_ref = member.get("$ref") if isinstance(member, dict) else None
-                    if member_ref in seen:
-                        continue
-                    alt = self.merged(member)
-                    alternatives.append(
-                        Field(
-                            label="",
-                            type_name=type_name(alt, self.resolve),
-                            description=alt.get("description", ""),
-                            deprecated=bool(alt.get("deprecated")),
-                            children=tuple(
-                                self._children(
-                                    alt, depth, seen | ({member_ref} if member_ref else set())
-                                )
-                            ),
-                        )
+            items = self.merged(schema.get("items", {})) if schema.get("type") == "array" else {}
+            members = [
+                member
+                for source in (schema, items)
+                for key in ("oneOf", "anyOf")
+                for member in source.get(key, [])
+            ]
+            for member in members:
+                member_ref = member.get("$ref") if isinstance(member, dict) else None
+                if member_ref in seen:
+                    continue
+                alt = self.merged(member)
+                alt_seen = seen | ({member_ref} if member_ref else set())
+                alternatives.append(
+                    Field(
+                        label="",
+                        type_name=type_name(alt, self.resolve),
+                        description=alt.get("description", ""),
+                        deprecated=bool(alt.get("deprecated")),
+                        children=tuple(self._children(alt, depth, alt_seen)),
                     )
+                )
+        values = tuple([schema["const"]] if "const" in schema else schema.get("enum", []))
         return Field(
             label=label,
             type_name=type_name(schema, self.resolve),
@@ -328,6 +352,7 @@ class OpenApiDocument:
             deprecated=bool(schema.get("deprecated")),
             children=tuple(children),
             alternatives=tuple(alternatives),
+            values=values,
         )
 
     def _children(self, schema: dict[str, Any], depth: int, seen: frozenset[str]) -> list[Field]:
@@ -344,17 +369,18 @@ class OpenApiDocument:
             ]
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict) and extra and extra.get("$ref") not in seen:
-            merged = self.merged(extra)
-            label = merged.get("x-key-label") or _key_label(merged)
-            children.append(self._field(label, extra, depth + 1, seen))
+            entry = self._field("{key}", extra, depth + 1, seen)
+            # Zulip's convention: a map entry's description starts with its key's label,
+            # "`{user_email}`: ..." or "`{client_name}` or `"aggregated"`: ...".
+            match = _KEY_LABEL.match(entry.description)
+            if match:
+                entry = dataclasses.replace(
+                    entry,
+                    label=match.group(1).replace("`", ""),
+                    description=entry.description[match.end() :],
+                )
+            children.append(entry)
         return children
-
-
-def _key_label(schema: dict[str, Any]) -> str:
-    names = schema.get("propertyNames", {})
-    if isinstance(names, dict) and names.get("description"):
-        return "{" + str(names["description"]) + "}"
-    return "{key}"
 
 
 def _example_of(node: dict[str, Any]) -> Any:
