@@ -62,7 +62,8 @@ _CHANGES = re.compile(r"\*\*Changes\*\*:\s*(.*?)(?:\n\s*\n|\Z)", re.S)
 
 
 class MacroError(ValueError):
-    """A template uses a macro wrongly (an unknown endpoint or tab); found at start-up."""
+    """A template uses a macro wrongly (an unknown endpoint or tab). The tests render every
+    page, so this never reaches a user."""
 
 
 @dataclass(frozen=True)

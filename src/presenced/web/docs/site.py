@@ -29,8 +29,9 @@ TEMPLATES_DIR = HERE / "templates"
 TEMPLATE_PAGE = "api-doc-template"
 INDEX_PAGE = "index"
 ENDPOINT_TOKEN = "API_ENDPOINT_NAME"
-RENDER_CACHE_SIZE = 4096
-"""Rendered pages kept (pages x organization URLs); a few MB at most."""
+RENDER_CACHE_SIZE = 512
+"""Rendered pages kept (pages x organization URLs): about 20 organizations' worth, some
+15 MB at most; beyond that the least recently used are rendered again when asked for."""
 MARKDOWN_EXTENSIONS: list[Any] = ["extra", "toc", "admonition", "sane_lists"]
 _SLUG = re.compile(r"^[0-9a-zA-Z_-]{1,100}$")
 
