@@ -265,3 +265,12 @@ def test_every_asset_a_page_uses_is_served_by_presenced(harness: Harness) -> Non
     css = harness.client.get("/static/docs/pygments.css")
     assert css.headers["content-type"] == "text/css; charset=utf-8"
     assert ".highlight .k" in css.text
+
+
+@pytest.mark.parametrize(
+    "host",
+    ['"><script>alert(1)</script>.localhost:9991', "a_b.localhost:9991", "-x.localhost:9991"],
+)
+def test_a_host_that_names_no_possible_organization_is_refused(harness: Harness, host: str) -> None:
+    response = harness.client.get("/api/get-presence", headers={"Host": host})
+    assert json_error(response, 400, "Invalid subdomain")["code"] == "BAD_REQUEST"

@@ -4,6 +4,7 @@ errors (404, 405), never an HTML error page or a traceback."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 ASSET_CACHE = "public, max-age=3600"
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 class AnyMethod:
@@ -77,6 +79,10 @@ def docs_routes(settings: Settings, site: DocsSite | None = None) -> list[BaseRo
             return refused
         slug = request.path_params.get("slug", INDEX_PAGE)
         subdomain = subdomain_for_host(request.headers.get("host", ""), settings.external_host)
+        if subdomain and not _SUBDOMAIN.match(subdomain):
+            # The URL goes into every example: only what could be a real organization's.
+            error = {"result": "error", "msg": "Invalid subdomain", "code": "BAD_REQUEST"}
+            return json_response(error, 400)
         url = realm_url(subdomain, settings.external_host, request.url.scheme)
         html = site.render(slug, url)
         if html is None:
