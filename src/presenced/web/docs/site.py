@@ -19,6 +19,7 @@ import markupsafe
 from markdown import Markdown
 
 from presenced import version
+from presenced.web.docs.endpoint_links import EndpointLinkExtension
 from presenced.web.docs.macros import MacroContext, MacroExtension
 from presenced.web.docs.operations import OpenApiDocument, Operation
 from presenced.web.docs.white_label import ProductNameExtension, brand
@@ -52,6 +53,7 @@ class DocsSite:
         openapi = OpenApiDocument(document)
         self.operations: list[Operation] = list(openapi.operations())
         self.by_endpoint = {op.endpoint_name: op for op in self.operations}
+        self.endpoint_slugs = {(op.method, op.path): op.slug for op in self.operations}
         self.pages: dict[str, Page] = {}
         self.section_titles = _section_titles(document)
         self._load_prose_pages()
@@ -158,7 +160,10 @@ class DocsSite:
         return html.encode("utf-8")
 
     def _markdown(self, api_url: str) -> Markdown:
-        prose = Markdown(extensions=[*MARKDOWN_EXTENSIONS, ProductNameExtension(self.product_name)])
+        links = EndpointLinkExtension(self.endpoint_slugs)
+        prose = Markdown(
+            extensions=[*MARKDOWN_EXTENSIONS, links, ProductNameExtension(self.product_name)]
+        )
 
         def render_prose(text: str) -> str:
             return prose.reset().convert(text)
@@ -174,6 +179,7 @@ class DocsSite:
                 *MARKDOWN_EXTENSIONS,
                 "codehilite",
                 MacroExtension(macro_context),
+                links,
                 ProductNameExtension(self.product_name),
             ],
             extension_configs={"codehilite": {"css_class": "highlight", "guess_lang": False}},
