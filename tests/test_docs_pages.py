@@ -274,3 +274,8 @@ def test_every_asset_a_page_uses_is_served_by_presenced(harness: Harness) -> Non
 def test_a_host_that_names_no_possible_organization_is_refused(harness: Harness, host: str) -> None:
     response = harness.client.get("/api/get-presence", headers={"Host": host})
     assert json_error(response, 400, "Invalid subdomain")["code"] == "BAD_REQUEST"
+
+
+def test_prose_naming_an_endpoint_links_to_its_page(harness: Harness) -> None:
+    html = html_page(harness, "/api/update-presence")
+    assert '<a href="/api/update-settings"><code>PATCH /settings</code></a>' in html

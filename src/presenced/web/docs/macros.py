@@ -144,16 +144,25 @@ class MacroPreprocessor(Preprocessor):
     def _fixture(self, match: re.Match[str]) -> list[str]:
         operation = self._operation(match)
         lines: list[str] = []
+        shown_status = ""
         for example in operation.responses:
-            status = int(example.status)
-            phrase = http.HTTPStatus(status).phrase if status in _STATUSES else ""
-            title = self.context.render_prose(example.title)
+            head = ""
+            if example.status != shown_status:
+                # The status and what it means, once before its examples.
+                shown_status = example.status
+                status = int(example.status)
+                phrase = http.HTTPStatus(status).phrase if status in _STATUSES else ""
+                meaning = self.context.render_prose(example.response_description)
+                head = (
+                    '<p class="api-response-status">'
+                    f'<span class="api-status api-status-{status // 100}xx">'
+                    f"{status} {escape(phrase)}</span></p>"
+                    f'<div class="api-response-meaning">{meaning}</div>'
+                )
+            title = self.context.render_prose(example.title) if example.title else ""
             text = json.dumps(example.value, indent=4, ensure_ascii=False)
             lines += self._stash(
-                '<div class="api-example-response">'
-                '<p class="api-response-status">'
-                f'<span class="api-status api-status-{status // 100}xx">'
-                f"{status} {escape(phrase)}</span></p>"
+                f'<div class="api-example-response">{head}'
                 f'<div class="api-response-title">{title}</div>'
                 f"{code_block(text, 'json')}</div>"
             )

@@ -45,7 +45,10 @@ class Parameter:
 @dataclass(frozen=True)
 class ResponseExample:
     status: str
+    response_description: str
+    """What responses with this status mean (the same for all of that status's examples)."""
     title: str
+    """What this example shows, if the document says (its description or summary)."""
     value: Any
 
 
@@ -273,15 +276,14 @@ class OpenApiDocument:
             media = response.get("content", {}).get(JSON)
             if not media:
                 continue
-            default_title = response.get("description", "").strip()
+            meaning = response.get("description", "").strip()
             examples = media.get("examples") or {}
             if examples:
-                for name, example in examples.items():
-                    example = self.resolve(example)
-                    title = example.get("description") or example.get("summary") or default_title
-                    yield ResponseExample(status, title.strip() or name, example.get("value"))
+                for example in map(self.resolve, examples.values()):
+                    title = example.get("description") or example.get("summary") or ""
+                    yield ResponseExample(status, meaning, title.strip(), example.get("value"))
             elif "example" in media:
-                yield ResponseExample(status, default_title, media["example"])
+                yield ResponseExample(status, meaning, "", media["example"])
 
     def _return_values(self, raw: dict[str, Any]) -> list[Field]:
         response = self.resolve(raw.get("responses", {}).get("200", {}))
