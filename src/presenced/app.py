@@ -30,6 +30,7 @@ from presenced.core.backends import build_server
 from presenced.core.server import Server
 from presenced.settings import Settings
 from presenced.store.base import Store
+from presenced.web.docs import docs_routes
 
 logger = logging.getLogger("presenced")
 
@@ -151,7 +152,7 @@ def create_app(
             await server.store.close()
 
     app = Starlette(
-        routes=[*operator_routes(server), *api_routes(server)],
+        routes=[*operator_routes(server), *api_routes(server), *docs_routes(settings)],
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )

@@ -41,6 +41,8 @@ class Settings:
     rate_limit_requests: int = 200
     rate_limit_window_secs: int = 60
     realm_name_default: str = "presenced"
+    # The product's name in the prose of the API documentation (never in code or identifiers).
+    product_name: str = "presenced"
     # Zulip's CAN_ACCESS_ALL_USERS_GROUP_LIMITS_PRESENCE: limit guests' presence data and events
     # to the users they may see (off by default, as in Zulip).
     can_access_all_users_group_limits_presence: bool = False
@@ -106,6 +108,8 @@ class Settings:
             raise SettingsError("shutdown_timeout_secs must be positive")
         if self.health_check_timeout_secs <= 0:
             raise SettingsError("health_check_timeout_secs must be positive")
+        if not self.product_name.strip():
+            raise SettingsError("product_name must not be empty")
         if self.rate_limit_requests < 0 or self.rate_limit_window_secs <= 0:
             raise SettingsError("rate limit settings must be positive (requests 0 = off)")
         return self
