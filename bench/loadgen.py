@@ -221,26 +221,38 @@ def read_cursor(body: bytes) -> int | None:
 
 
 class Generator:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+    """Sends each request to the next of ``base_urls`` in turn (several ``presenced serve``
+    processes on their own ports: the generator is their round-robin balancer)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_urls: list[str]) -> None:
         self.session = session
-        self.presence_url = base_url + PRESENCE_PATH
-        self.realm_url = base_url + REALM_PRESENCE_PATH
+        self.presence_urls = [base + PRESENCE_PATH for base in base_urls]
+        self.realm_urls = [base + REALM_PRESENCE_PATH for base in base_urls]
+        self.turn = 0
+
+    def next_server(self) -> int:
+        turn = self.turn
+        self.turn = (turn + 1) % len(self.presence_urls)
+        return turn
 
     async def request(self, user: SimUser, kind: str, scheduled: float, stats: PhaseStats) -> float:
         """One request; latency from ``scheduled`` (the send time, or the open-loop slot).
         Returns the completion time."""
         method, form, label, modern = build_request(user, kind)
+        server = self.next_server()
         start = time.monotonic()
         if stats.first_start is None:
             stats.first_start = start
         try:
             if form is None:
-                async with self.session.get(self.realm_url, headers=user.get_headers) as resp:
+                async with self.session.get(
+                    self.realm_urls[server], headers=user.get_headers
+                ) as resp:
                     body = await resp.read()
                     status = resp.status
             else:
                 async with self.session.post(
-                    self.presence_url, data=form, headers=user.headers
+                    self.presence_urls[server], data=form, headers=user.headers
                 ) as resp:
                     body = await resp.read()
                     status = resp.status
@@ -433,7 +445,7 @@ async def run(spec: dict[str, Any]) -> None:
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
     ) as session:
-        gen = Generator(session, spec["base_url"])
+        gen = Generator(session, list(spec["base_urls"]))
         emit("READY")
         for phase in spec["phases"]:
             t0 = await read_go()

@@ -1,0 +1,355 @@
+"""Running one load scenario: backend, accounts, servers, generators, phases, figures.
+
+For each scenario: a fresh backend (SQLite file, or a PostgreSQL database of its own, with
+Redis under a key prefix of its own if asked); realms, users and keys through the store API;
+the servers; ``procs`` generator processes with a slice of the users each; then each phase in
+turn, with the servers' CPU (summed over every server process) and RSS read at its edges and
+the presence writes counted through the store.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.backends import BackendChoice, bench_backend
+from harness.generators import LoadGenerators, share
+from harness.logs import scan_logs
+from harness.procfs import Snapshot, allowed_cpus, cpu_busy
+from harness.servers import ServerGroup, ServerOptions
+from harness.stats import Latency, out, percentile
+from presenced.store.base import Store
+from scenarios.consistency import check_consistency
+from scenarios.load_report import print_scenario
+from scenarios.load_setup import (
+    EXTERNAL_HOST,
+    Setup,
+    create_scenario_accounts,
+    presence_sequence_total,
+    users_with_presence,
+)
+from scenarios.model import Phase, Scenario
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    procs: int
+    """Load-generator processes."""
+    backend: BackendChoice
+    workers: int
+    workers_mode: str
+    server_cpus: str | None
+    keep: bool
+
+
+def phase_spec(phase: Phase, p: int, procs: int, n_users: int) -> dict[str, Any]:
+    """Generator process p's part of a phase."""
+    active = min(procs, phase.concurrency)
+    concurrency = share(phase.concurrency, p, procs)
+    max_requests = None
+    if phase.max_requests is not None:
+        max_requests = share(phase.max_requests, p, active) if p < active else 0
+        if max_requests == 0:
+            concurrency = 0
+    return {
+        "name": phase.name,
+        "mode": phase.mode,
+        "request": phase.request,
+        "concurrency": concurrency if phase.mode != "open" else 1,
+        "duration": phase.duration,
+        "period": phase.period,
+        "max_requests": max_requests,
+        "groups": None if phase.groups is None else list(phase.groups),
+        "auditors_only": phase.auditors_only,
+        "grace": phase.grace,
+        "n_total": n_users,
+    }
+
+
+def generator_specs(
+    setup: Setup, scenario: Scenario, base_urls: list[str], procs: int
+) -> list[dict[str, Any]]:
+    per_proc_conns = max(1, scenario.connections // procs)
+    return [
+        {
+            "base_urls": base_urls,
+            "credentials": str(setup.credentials),
+            "proc": p,
+            "procs": procs,
+            "auditors": 2,
+            "connections": per_proc_conns,
+            "request_timeout": 120.0,
+            "phases": [phase_spec(ph, p, procs, setup.users) for ph in scenario.phases],
+        }
+        for p in range(procs)
+    ]
+
+
+def summarize_phase(
+    phase: Phase,
+    parts: list[dict[str, Any]],
+    before: Snapshot,
+    after: Snapshot,
+    end: Snapshot,
+    writes: int,
+    n_users: int,
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    by_label: dict[str, list[float]] = {}
+    for part in parts:
+        for label, values in part["latencies_ms"].items():
+            by_label.setdefault(label, []).extend(values)
+            latencies.extend(values)
+    latencies.sort()
+    ok = sum(part["ok"] for part in parts)
+    errors: Counter[str] = Counter()
+    samples: list[str] = []
+    for part in parts:
+        errors.update(part["errors"])
+        samples.extend(part["error_samples"])
+    unfinished = sum(part["unfinished"] for part in parts)
+    if unfinished:
+        errors["unfinished (cancelled after the grace period)"] += unfinished
+    if phase.counted:
+        t0 = min(part["t0"] for part in parts)
+        ends = [part["last_done"] for part in parts if part["last_done"] is not None]
+        window = (max(ends) - t0) if ends else 0.0
+        in_window = ok
+    else:
+        window = phase.duration
+        in_window = sum(part["completed_in_window"] for part in parts)
+    cpu = after.cpu_s - before.cpu_s
+    busy = cpu_busy(before.cpus, after.cpus)
+    lags = sorted(v for part in parts for v in part["send_lag_ms"])
+    gen_load = [
+        round(part["cpu_s"] / part["wall_s"], 3) if part["wall_s"] else 0.0 for part in parts
+    ]
+    replies = sum(part["presence_replies"] for part in parts)
+    generator_cpu = sum(p["cpu_s"] for p in parts)
+    result: dict[str, Any] = {
+        "phase": phase.name,
+        "label": phase.label,
+        "mode": phase.mode,
+        "measured": phase.measured,
+        "shown": phase.shown,
+        "requests_ok": ok,
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),
+        "error_samples": samples[:5],
+        "window_s": round(window, 3),
+        "req_per_s": round(in_window / window, 1) if window > 0 else None,
+        "latency_ms": Latency.of(latencies).to_json(),
+        "latency_by_request": {
+            label: {
+                "n": len(values),
+                "p50": round(percentile(sorted(values), 50), 2),
+                "p99": round(percentile(sorted(values), 99), 2),
+            }
+            for label, values in sorted(by_label.items())
+        },
+        "server_processes": after.processes,
+        "server_cpu_s": round(cpu, 2),
+        "server_cpu_util": round(cpu / window, 3) if window > 0 else None,
+        "server_cpu_s_per_1k": round(cpu / in_window * 1000, 3) if in_window else None,
+        "bytes_per_request": round(sum(p["body_bytes"] for p in parts) / ok) if ok else None,
+        "entries_per_reply": round(sum(p["entries"] for p in parts) / replies, 1)
+        if replies
+        else None,
+        "nonempty_replies": sum(p["nonempty"] for p in parts),
+        "presence_replies": replies,
+        "presence_writes": writes,
+        "cursor_regressions": sum(p["cursor_regressions"] for p in parts),
+        "server_rss_mib": round(end.rss_kib / 1024, 1),
+        "server_rss_peak_mib": round(end.hwm_kib / 1024, 1),
+        "cpu_busy": busy,
+        "generator_cpu_per_process": gen_load,
+        "generator_cpu_total": round(generator_cpu / window, 3) if window > 0 else None,
+        "other_cpu_util": round(max(0.0, sum(busy.values()) - (cpu + generator_cpu) / window), 2)
+        if window > 0
+        else None,
+    }
+    seconds: dict[int, list[float]] = {}
+    for part in parts:
+        for key, (n, slowest, slow) in part["seconds"].items():
+            acc = seconds.setdefault(int(key), [0, 0.0, 0])
+            acc[0] += n
+            acc[1] = max(acc[1], slowest)
+            acc[2] += slow
+    slow_total = sum(v[2] for v in seconds.values())
+    worst = sorted(seconds.items(), key=lambda kv: -kv[1][2])[:3]
+    result["slow_requests"] = {
+        "over_ms": 25,
+        "count": int(slow_total),
+        "worst_seconds": [
+            {"second": k, "requests": int(v[0]), "over": int(v[2]), "max_ms": round(v[1], 1)}
+            for k, v in worst
+            if v[2] > 0
+        ],
+    }
+    if lags:
+        result["send_lag_ms"] = {
+            "p50": round(percentile(lags, 50), 2),
+            "p99": round(percentile(lags, 99), 2),
+            "max": round(lags[-1], 2),
+        }
+    if phase.mode == "open":
+        result["offered_req_per_s"] = round(n_users / phase.period, 1)
+    return result
+
+
+async def run_scenario(scenario: Scenario, options: RunOptions) -> dict[str, Any]:
+    out(f"== {scenario.key}: {scenario.title} ==")
+    result: dict[str, Any] = {
+        "scenario": scenario.key,
+        "title": scenario.title,
+        "store": options.backend.store,
+        "redis": options.backend.redis,
+    }
+    workdir = Path(tempfile.mkdtemp(prefix=f"presenced-load-{scenario.key}-"))
+    started = time.perf_counter()
+    try:
+        async with bench_backend(options.backend, workdir) as backend:
+            store = await backend.open_store()
+            try:
+                await _run_with_store(
+                    scenario, options, backend.server_env(), store, workdir, result
+                )
+            finally:
+                await store.close()
+    finally:
+        if options.keep:
+            out(f"  kept {workdir}")
+        else:
+            remove_workdir(workdir)
+    result["elapsed_s"] = round(time.perf_counter() - started, 1)
+    print_scenario(result)
+    return result
+
+
+async def _run_with_store(
+    scenario: Scenario,
+    options: RunOptions,
+    backend_env: dict[str, str],
+    store: Store,
+    workdir: Path,
+    result: dict[str, Any],
+) -> None:
+    out(
+        f"  creating {sum(r.users for r in scenario.realms):,} users in "
+        f"{len(scenario.realms):,} realm(s) through the store API"
+    )
+    setup = await create_scenario_accounts(scenario, store, workdir)
+    realm_ids = list(setup.realms.values())
+    result["users"] = setup.users
+    result["realms"] = len(setup.realms)
+    result["create_s"] = round(setup.create_s, 1)
+    result["create_users_per_s"] = round(setup.users / setup.create_s)
+    server_options = ServerOptions(
+        workers=options.workers,
+        workers_mode=options.workers_mode,
+        log_level="warning",
+        cpus=options.server_cpus,
+        env={
+            **backend_env,
+            "PRESENCED_RATE_LIMIT_REQUESTS": "0",
+            "PRESENCED_EXTERNAL_HOST": EXTERNAL_HOST,
+        },
+    )
+    servers = ServerGroup(server_options, workdir)
+    gens: LoadGenerators | None = None
+    result["workers"] = options.workers
+    result["workers_mode"] = servers.mode
+    try:
+        result["server_ready_s"] = round(await servers.wait_ready(), 2)
+        ready = servers.snapshot()
+        result["server_processes"] = ready.processes
+        result["server_rss_ready_mib"] = round(ready.rss_kib / 1024, 1)
+        specs = generator_specs(setup, scenario, servers.base_urls, options.procs)
+        gens = LoadGenerators(specs, workdir)
+        gens.expect("READY", 120)
+        result["cpus_allowed"] = {
+            "server": ", ".join(sorted({allowed_cpus(pid) for pid in servers.pids()})),
+            "generators": sorted({allowed_cpus(p.pid) for p in gens.procs}),
+        }
+        phases: list[dict[str, Any]] = []
+        for index, phase in enumerate(scenario.phases):
+            writes0 = await presence_sequence_total(store, realm_ids)
+            t0 = time.monotonic() + 0.3
+            gens.go(t0)
+            time.sleep(max(0.0, t0 - time.monotonic()))
+            before = servers.snapshot()
+            if phase.counted:
+                gens.expect("DONE", phase.duration + phase.grace + 60)
+                after = servers.snapshot()
+            else:
+                time.sleep(max(0.0, t0 + phase.duration - time.monotonic()))
+                after = servers.snapshot()
+                gens.expect("DONE", phase.grace + 60)
+            end = servers.snapshot()
+            writes = await presence_sequence_total(store, realm_ids) - writes0
+            phases.append(
+                {"index": index, "before": before, "after": after, "end": end, "writes": writes}
+            )
+            out(f"  {phase.name}: done ({after.at - before.at:.1f} s)")
+        gens.expect("RESULT", 120)
+        gens.close()
+        parts = gens.results()
+        idle_s = servers.wait_idle()
+        result["phases"] = [
+            summarize_phase(
+                scenario.phases[info["index"]],
+                [part["phases"][info["index"]] for part in parts],
+                info["before"],
+                info["after"],
+                info["end"],
+                info["writes"],
+                setup.users,
+            )
+            for info in phases
+        ]
+        result["generator_max_rss_mib"] = round(max(p["max_rss_kib"] for p in parts) / 1024, 1)
+        result["idle_wait_s"] = round(idle_s, 1)
+        with_presence = await users_with_presence(store, realm_ids)
+        result["users_with_presence"] = with_presence
+        warm = next(
+            (i for i in phases if scenario.phases[i["index"]].name == scenario.memory_phase),
+            None,
+        )
+        if warm is not None and with_presence:
+            grown = warm["end"].rss_kib - ready.rss_kib
+            result["rss_growth_per_user_with_presence_bytes"] = round(grown * 1024 / with_presence)
+        consistency = await check_consistency(setup, store, servers.base_url, parts)
+        result["consistency"] = consistency.to_json()
+        final = servers.snapshot()
+        result["server_rss_final_mib"] = round(final.rss_kib / 1024, 1)
+        result["server_rss_peak_mib"] = round(final.hwm_kib / 1024, 1)
+    finally:
+        if gens is not None:
+            gens.close()
+        servers.stop()
+        scan, _gc = scan_logs(servers.logs)
+        result["server_log"] = {
+            "lines": scan.lines,
+            "tracebacks": scan.tracebacks,
+            "first": scan.first,
+        }
+
+
+def remove_workdir(path: Path) -> None:
+    """Remove a scenario's temporary directory; retried, and said out loud if it stays."""
+    errors: list[str] = []
+
+    def note(func: Any, name: str, exc_info: Any) -> None:
+        errors.append(f"{name}: {exc_info[1]}")
+
+    for _attempt in range(3):
+        shutil.rmtree(path, onerror=note)
+        if not path.exists():
+            return
+        time.sleep(1.0)
+    out(f"  could not remove {path}: {errors[:3]}")
