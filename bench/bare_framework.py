@@ -53,6 +53,7 @@ from harness.procfs import loadavg, proc_cpu_s
 from harness.servers import HOST, ServerGroup, ServerOptions, free_port, stop_process
 from harness.stats import fmt, out
 from harness.wrk import WrkResult, available, run_wrk, write_script
+from presenced.store.base import StoreError
 
 BENCH_DIR = Path(__file__).resolve().parent
 PATH = "/api/v1/users/me/presence"
@@ -348,7 +349,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    report = asyncio.run(run(args))
+    try:
+        report = asyncio.run(run(args))
+    except StoreError as exc:
+        print(f"bare_framework.py: the store refused: {exc}", file=sys.stderr)
+        return 2
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0

@@ -53,6 +53,7 @@ from harness.machine import SERVER_CPU, machine, pinned_to_client_cpu, source_id
 from harness.procfs import loadavg
 from harness.servers import WORKERS_MODES, ServerOptions
 from harness.stats import out
+from presenced.store.base import StoreError
 from scenarios.catalogue import load_scenarios
 from scenarios.load_report import generator_check, markdown, targets
 from scenarios.load_runner import RunOptions, run_scenario
@@ -67,7 +68,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     backend = BackendChoice(args.store, args.redis, args.postgres_url, args.redis_url)
     server_cpus = None if args.server_cpus == "none" else args.server_cpus
     options = RunOptions(
-        args.procs, backend, args.workers, args.workers_mode, server_cpus, args.keep
+        args.procs,
+        backend,
+        args.workers,
+        args.workers_mode,
+        server_cpus,
+        args.keep,
+        "gzip" if args.gzip else "identity",
     )
     source = source_identity()
     report: dict[str, Any] = {
@@ -79,6 +86,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "store": args.store,
         "redis": args.redis,
         "workers": args.workers,
+        "accept_encoding": options.accept_encoding,
         "workers_mode": ServerOptions(args.workers, args.workers_mode).resolved_mode(),
         "server_cpus": server_cpus,
         "machine": machine().to_json(),
@@ -128,6 +136,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--redis", action="store_true", help="also Redis (a key prefix of its own, deleted after)"
     )
+    parser.add_argument(
+        "--gzip",
+        action="store_true",
+        help="clients send Accept-Encoding: gzip (default identity); see wire bytes / req",
+    )
     parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     parser.add_argument(
         "--workers-mode",
@@ -161,7 +174,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate)
     args = parse_args(argv)
-    report = asyncio.run(run(args))
+    try:
+        report = asyncio.run(run(args))
+    except StoreError as exc:
+        print(f"load.py: the store refused: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str))
     if args.markdown:

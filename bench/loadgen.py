@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gzip
 import json
 import math
 import re
@@ -102,6 +103,10 @@ class PhaseStats:
     errors: Counter[str] = field(default_factory=Counter)
     error_samples: list[str] = field(default_factory=list)
     body_bytes: int = 0
+    """Decoded body bytes."""
+    wire_bytes: int = 0
+    """Body bytes as received (compressed, if the server compressed them)."""
+    gzip_replies: int = 0
     entries: int = 0
     nonempty: int = 0
     presence_replies: int = 0
@@ -130,6 +135,8 @@ class PhaseStats:
             "errors": dict(self.errors),
             "error_samples": self.error_samples,
             "body_bytes": self.body_bytes,
+            "wire_bytes": self.wire_bytes,
+            "gzip_replies": self.gzip_replies,
             "entries": self.entries,
             "nonempty": self.nonempty,
             "presence_replies": self.presence_replies,
@@ -142,7 +149,9 @@ class PhaseStats:
         }
 
 
-def load_users(path: str, proc: int, procs: int, auditors: int) -> list[SimUser]:
+def load_users(
+    path: str, proc: int, procs: int, auditors: int, accept_encoding: str
+) -> list[SimUser]:
     """Every ``procs``-th line of the credentials file from line ``proc`` (so each group of
     users is spread over every process); the first ``auditors`` active users of each group
     audit."""
@@ -154,7 +163,11 @@ def load_users(path: str, proc: int, procs: int, auditors: int) -> list[SimUser]
             rec = json.loads(line)
             token = base64.b64encode(f"{rec['email']}:{rec['key']}".encode()).decode("ascii")
             auth = "Basic " + token
-            get_headers = {"Authorization": auth, "Host": rec["host"]}
+            get_headers = {
+                "Authorization": auth,
+                "Host": rec["host"],
+                "Accept-Encoding": accept_encoding,
+            }
             headers = {**get_headers, "Content-Type": FORM}
             users.append(
                 SimUser(
@@ -250,12 +263,14 @@ class Generator:
                 ) as resp:
                     body = await resp.read()
                     status = resp.status
+                    encoding = resp.headers.get("Content-Encoding")
             else:
                 async with self.session.post(
                     self.presence_urls[server], data=form, headers=user.headers
                 ) as resp:
                     body = await resp.read()
                     status = resp.status
+                    encoding = resp.headers.get("Content-Encoding")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any transport failure is an error of this request
@@ -265,6 +280,15 @@ class Generator:
             return done
         done = time.monotonic()
         stats.last_done = done
+        stats.wire_bytes += len(body)
+        if encoding == "gzip":
+            # What the client would do: inflate (gzip members may be concatenated).
+            try:
+                body = gzip.decompress(body)
+            except (OSError, EOFError) as exc:
+                stats.error("bad gzip", str(exc))
+                return done
+            stats.gzip_replies += 1
         if status != 200 or not body.startswith(SUCCESS_PREFIX):
             stats.error(f"http {status}", body[:200].decode("utf-8", "replace"))
             return done
@@ -438,12 +462,21 @@ def selected(users: list[SimUser], phase: dict[str, Any]) -> list[SimUser]:
 
 
 async def run(spec: dict[str, Any]) -> None:
-    users = load_users(spec["credentials"], spec["proc"], spec["procs"], spec["auditors"])
+    users = load_users(
+        spec["credentials"],
+        spec["proc"],
+        spec["procs"],
+        spec["auditors"],
+        spec.get("accept_encoding", "identity"),
+    )
     connector = aiohttp.TCPConnector(limit=spec["connections"], limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=float(spec["request_timeout"]))
     phases_out: list[dict[str, Any]] = []
     async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
+        connector=connector,
+        timeout=timeout,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,  # bodies are inflated by hand, to count the bytes on the wire
     ) as session:
         gen = Generator(session, list(spec["base_urls"]))
         emit("READY")

@@ -12,8 +12,8 @@ GENERATOR_BOUND = 0.85
 
 TABLE_HEADER = (
     "| phase | req/s | p50 ms | p99 ms | max ms | server CPU s / 1k req | server CPU util "
-    "| bytes / req | entries / reply | writes | server RSS MiB | errors | generators' CPU "
-    "| CPU0 / CPU1 busy |"
+    "| bytes / req | wire bytes / req | entries / reply | writes | server RSS MiB | errors "
+    "| generators' CPU | CPU0 / CPU1 busy |"
 )
 
 
@@ -29,6 +29,7 @@ def phase_row(ph: dict[str, Any]) -> str:
         fmt(ph["server_cpu_s_per_1k"], 3),
         fmt(ph["server_cpu_util"], 2),
         fmt(ph["bytes_per_request"]),
+        fmt(ph.get("wire_bytes_per_request")),
         fmt(ph["entries_per_reply"]),
         fmt(ph["presence_writes"]),
         fmt(ph["server_rss_mib"]),
@@ -283,6 +284,8 @@ def markdown(report: dict[str, Any]) -> str:
         "log), `PRESENCED_RATE_LIMIT_REQUESTS=0`, uvicorn with uvloop/httptools.",
         f"- Store: {report['backend']}; {report['workers']} server process(es) "
         f"({report['workers_mode']}); server CPU figures are summed over every server process.",
+        f"- Clients send `Accept-Encoding: {report['accept_encoding']}`; bytes / req is the "
+        "decoded body, wire bytes / req the body as received.",
         f"- Generators: {report['procs']} processes (bench/loadgen.py, asyncio + aiohttp).",
         f"- Load average before / after: {report['loadavg_before']} / "
         f"{report['loadavg_after']}; total time {report['elapsed_s']:.0f} s.",
@@ -305,7 +308,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{result.get('server_rss_peak_mib')} MiB.",
             "",
             TABLE_HEADER,
-            "|" + " --- |" * 14,
+            "|" + " --- |" * 15,
         ]
         lines += [phase_row(ph) for ph in result.get("phases", []) if ph["shown"]]
         lines.append("")

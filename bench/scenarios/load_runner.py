@@ -45,6 +45,8 @@ class RunOptions:
     workers_mode: str
     server_cpus: str | None
     keep: bool
+    accept_encoding: str = "identity"
+    """What the simulated clients send as Accept-Encoding (gzip: as the zulip client does)."""
 
 
 def phase_spec(phase: Phase, p: int, procs: int, n_users: int) -> dict[str, Any]:
@@ -72,7 +74,7 @@ def phase_spec(phase: Phase, p: int, procs: int, n_users: int) -> dict[str, Any]
 
 
 def generator_specs(
-    setup: Setup, scenario: Scenario, base_urls: list[str], procs: int
+    setup: Setup, scenario: Scenario, base_urls: list[str], procs: int, accept_encoding: str
 ) -> list[dict[str, Any]]:
     per_proc_conns = max(1, scenario.connections // procs)
     return [
@@ -84,6 +86,7 @@ def generator_specs(
             "auditors": 2,
             "connections": per_proc_conns,
             "request_timeout": 120.0,
+            "accept_encoding": accept_encoding,
             "phases": [phase_spec(ph, p, procs, setup.users) for ph in scenario.phases],
         }
         for p in range(procs)
@@ -157,6 +160,10 @@ def summarize_phase(
         "server_cpu_util": round(cpu / window, 3) if window > 0 else None,
         "server_cpu_s_per_1k": round(cpu / in_window * 1000, 3) if in_window else None,
         "bytes_per_request": round(sum(p["body_bytes"] for p in parts) / ok) if ok else None,
+        "wire_bytes_per_request": round(sum(p.get("wire_bytes", 0) for p in parts) / ok)
+        if ok
+        else None,
+        "gzip_replies": sum(p.get("gzip_replies", 0) for p in parts),
         "entries_per_reply": round(sum(p["entries"] for p in parts) / replies, 1)
         if replies
         else None,
@@ -269,7 +276,9 @@ async def _run_with_store(
         ready = servers.snapshot()
         result["server_processes"] = ready.processes
         result["server_rss_ready_mib"] = round(ready.rss_kib / 1024, 1)
-        specs = generator_specs(setup, scenario, servers.base_urls, options.procs)
+        specs = generator_specs(
+            setup, scenario, servers.base_urls, options.procs, options.accept_encoding
+        )
         gens = LoadGenerators(specs, workdir)
         gens.expect("READY", 120)
         result["cpus_allowed"] = {
