@@ -1,0 +1,101 @@
+"""The benchmark harness (bench/harness) against the real thing: PostgreSQL databases and
+Redis keys it creates are gone afterwards, its server groups start and stop real
+``presenced serve`` processes, and bench/bare_framework.py runs wrk end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2 as httpx
+import redis.asyncio as aioredis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from harness.backends import BackendChoice, bench_backend  # noqa: E402
+from harness.servers import ServerGroup, ServerOptions  # noqa: E402
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def bench_databases() -> list[str]:
+    asyncpg = importlib.import_module("asyncpg")  # untyped; imported as the harness does
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        rows = await conn.fetch("SELECT datname FROM pg_database")
+    finally:
+        await conn.close()
+    return [row["datname"] for row in rows]
+
+
+def test_postgres_database_and_redis_keys_are_removed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        client = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            async with bench_backend(BackendChoice("postgres", True), tmp_path) as backend:
+                name = backend.database_url.rsplit("/", 1)[1]
+                assert name in await bench_databases()
+                prefix = backend.redis_prefix
+                assert prefix is not None
+                env = backend.server_env()
+                assert env["PRESENCED_REDIS_KEY_PREFIX"] == prefix
+                assert env["PRESENCED_DATABASE_URL"].startswith("postgresql://")
+                for i in range(1500):  # more than one SCAN batch
+                    await client.set(f"{prefix}key{i}", "x")
+            assert name not in await bench_databases()
+            assert [k async for k in client.scan_iter(match=prefix + "*")] == []
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_server_group_of_separate_processes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with bench_backend(BackendChoice(), tmp_path) as backend:
+            store = await backend.open_store()
+            try:
+                await store.migrate()
+            finally:
+                await store.close()
+            options = ServerOptions(
+                workers=2, workers_mode="processes", cpus=None, env=backend.server_env()
+            )
+            group = ServerGroup(options, tmp_path)
+            try:
+                await group.wait_ready()
+                assert group.mode == "processes"
+                assert len(set(group.ports)) == 2
+                assert len(group.pids()) == 2
+                for base in group.base_urls:
+                    answer = httpx.get(base + "/api/v1/server_settings")
+                    assert answer.status_code == 200
+                assert group.snapshot().processes == 2
+            finally:
+                group.stop()
+            assert all(proc.poll() is not None for proc in group.procs)
+            assert group.pids() == []
+
+    asyncio.run(scenario())
+
+
+def test_bare_framework_compares_presenced_with_the_bare_app() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "bench/bare_framework.py",
+            *("--rounds", "1", "--duration", "1", "--warmup", "1", "--server-cpus", "none"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "presenced / bare Starlette:" in done.stdout
+    assert "Traceback" not in done.stderr
