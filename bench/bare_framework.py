@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import shutil
 import statistics
@@ -57,6 +58,7 @@ from presenced.store.base import StoreError
 
 BENCH_DIR = Path(__file__).resolve().parent
 PATH = "/api/v1/users/me/presence"
+FORM = "application/x-www-form-urlencoded"
 BODY = "status=active&last_update_id=-1"
 
 
@@ -76,7 +78,7 @@ def header_sets(accounts: Sequence[Account], gzip: bool) -> list[dict[str, str]]
     for account in accounts:
         headers = {
             "Authorization": account.authorization,
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": FORM,
         }
         if gzip:
             headers["Accept-Encoding"] = "gzip"
@@ -115,6 +117,27 @@ async def give_everyone_presence(base: str, accounts: Sequence[Account]) -> None
                     raise RuntimeError(f"priming {account.email}: HTTP {resp.status}")
 
         await asyncio.gather(*(one(a) for a in accounts))
+
+
+async def probe_encoding(url: str, account: Account) -> dict[str, Any]:
+    """One request with ``Accept-Encoding: gzip``: how the server encoded the answer, its size
+    on the wire and decoded, and whether it decodes to a success (so the bytes wrk counts are
+    those of a valid response)."""
+    headers = {"Authorization": account.authorization, "Accept-Encoding": "gzip"}
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        session.post(url, data=BODY, headers={**headers, "Content-Type": FORM}) as resp,
+    ):
+        raw = await resp.read()
+        encoding = resp.headers.get("Content-Encoding", "identity")
+    body = gzip.decompress(raw) if encoding == "gzip" else raw
+    decoded = json.loads(body)
+    return {
+        "content_encoding": encoding,
+        "body_bytes_on_the_wire": len(raw),
+        "body_bytes_decoded": len(body),
+        "decodes_to_success": decoded.get("result") == "success",
+    }
 
 
 def start_bare_app(
@@ -228,6 +251,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 ]
                 if args.gzip:
+                    probe = await probe_encoding(url, users[0])
+                    report["gzip_probe"] = probe
+                    out(
+                        f"with Accept-Encoding: gzip the server answers {probe['content_encoding']}"
+                        f": {probe['body_bytes_on_the_wire']:,} body bytes on the wire for "
+                        f"{probe['body_bytes_decoded']:,} decoded"
+                        + ("" if probe["decodes_to_success"] else " (NOT a success response)")
+                    )
                     targets.append(
                         Target(
                             "presenced, gzip",
