@@ -87,7 +87,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "redis": args.redis,
         "workers": args.workers,
         "accept_encoding": options.accept_encoding,
-        "workers_mode": ServerOptions(args.workers, args.workers_mode).resolved_mode(),
+        "workers_mode": ServerOptions(
+            args.workers,
+            args.workers_mode,
+            env={"PRESENCED_REDIS_URL": args.redis_url} if args.redis else {},
+        ).resolved_mode(),
         "server_cpus": server_cpus,
         "machine": machine().to_json(),
         "source": {
@@ -147,7 +151,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=WORKERS_MODES,
         default="auto",
         help="flag: presenced serve --workers N; processes: N serve processes on N ports, "
-        "round robin in the generators; auto: flag if serve has it (default)",
+        "round robin in the generators; auto (default): flag if serve has it and --redis is "
+        "given, else processes",
     )
     parser.add_argument(
         "--server-cpus",

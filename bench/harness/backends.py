@@ -57,6 +57,29 @@ class Backend:
             env["PRESENCED_REDIS_KEY_PREFIX"] = self.redis_prefix
         return env
 
+    async def service_pids(self) -> dict[str, list[int]]:
+        """The local processes doing the backend's work outside the servers: the PostgreSQL
+        backends connected to this run's database, and the Redis server (shared with any other
+        client of it). Empty for the embedded store, whose work is in the servers' CPU."""
+        pids: dict[str, list[int]] = {}
+        if self.choice.store == "postgres":
+            name = urlsplit(self.database_url).path.lstrip("/")
+            conn = await _asyncpg().connect(self.choice.postgres_admin_url)
+            try:
+                rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", name)
+            finally:
+                await conn.close()
+            pids["postgres"] = [int(row["pid"]) for row in rows]
+        if self.redis_prefix is not None:
+            client = aioredis.Redis.from_url(self.choice.redis_url)
+            try:
+                info = await client.info("server")
+            finally:
+                await client.aclose()
+            pid = int(info.get("process_id", 0))
+            pids["redis"] = [pid] if pid and Path(f"/proc/{pid}").exists() else []
+        return pids
+
     async def open_store(self) -> Store:
         """An opened store on the run's database (the caller closes it)."""
         store = open_store(self.database_url)

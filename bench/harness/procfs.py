@@ -184,3 +184,18 @@ def snapshot(pids: Sequence[int]) -> Snapshot:
         hwm += h
         counted += 1
     return Snapshot(time.monotonic(), cpu, rss, hwm, cpu_jiffies(), counted)
+
+
+def cpu_by_pid(pids: Iterable[int]) -> dict[int, float]:
+    """utime + stime of each process that still exists."""
+    result = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            result[pid] = proc_cpu_s(pid)
+    return result
+
+
+def cpu_growth(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the processes of ``after`` used since ``before`` (a process that started in
+    between counts from zero)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())

@@ -5,7 +5,8 @@ With ``workers > 1`` there are two ways, chosen by ``workers_mode``:
 - ``flag``: one ``presenced serve --workers N`` (N processes on one port);
 - ``processes``: N ``presenced serve`` processes on N ports; the load generator sends each
   request to the next port in turn (its own round robin);
-- ``auto`` (the default): ``flag`` if ``presenced serve --help`` offers ``--workers``.
+- ``auto`` (the default): ``flag`` if ``presenced serve --help`` offers ``--workers`` and the
+  servers get Redis (serve refuses ``--workers N`` without it), else ``processes``.
 
 Server figures are sums over every process: each started process and, for ``--workers``,
 the workers below it (found in /proc at each reading, so respawned workers count too).
@@ -79,7 +80,10 @@ class ServerOptions:
         if self.workers == 1:
             return "single"
         if self.workers_mode == "auto":
-            return "flag" if serve_supports_workers() else "processes"
+            # serve refuses --workers N > 1 without shared state (Redis): N separate
+            # processes on one SQLite file still share the store, so fall back to those.
+            shared = "PRESENCED_REDIS_URL" in self.env
+            return "flag" if shared and serve_supports_workers() else "processes"
         return self.workers_mode
 
 
@@ -189,9 +193,12 @@ class ServerGroup:
         return total
 
     def check_running(self) -> None:
-        for proc in self.procs:
+        for proc, log in zip(self.procs, self.logs, strict=True):
             if proc.poll() is not None:
-                raise RuntimeError(f"the server exited with status {proc.returncode}")
+                tail = log.read_text(errors="replace")[-1500:].strip()
+                raise RuntimeError(
+                    f"the server exited with status {proc.returncode}; its log ends:\n{tail}"
+                )
 
     async def wait_ready(self, limit: float = 60.0) -> float:
         """Seconds until every port answers GET /api/v1/server_settings (and, with --workers,

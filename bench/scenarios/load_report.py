@@ -87,6 +87,8 @@ def print_scenario(result: dict[str, Any]) -> None:
         )
         extra.append(f"by request: {by}")
         extra.append(f"non-empty replies {ph['nonempty_replies']:,}/{ph['presence_replies']:,}")
+        if services_text(ph):
+            extra.append(services_text(ph).removeprefix("; "))
         out(f"    {ph['phase']}: " + "; ".join(extra))
     if "rss_growth_per_user_with_presence_bytes" in result:
         out(
@@ -220,6 +222,17 @@ def targets(results: dict[str, Any], quick: bool) -> list[tuple[str, str, str]]:
     return rows
 
 
+def services_text(ph: dict[str, Any]) -> str:
+    """CPU per 1k requests outside the servers: PostgreSQL's backends for the run's database,
+    and the Redis server (all of it: other clients' work included)."""
+    parts = []
+    if ph.get("postgres_cpu_s_per_1k") is not None:
+        parts.append(f"PostgreSQL backends {fmt(ph['postgres_cpu_s_per_1k'], 3)} s")
+    if ph.get("redis_cpu_s_per_1k") is not None:
+        parts.append(f"Redis server {fmt(ph['redis_cpu_s_per_1k'], 3)} s (shared)")
+    return "; plus " + ", ".join(parts) + " per 1k req" if parts else ""
+
+
 def cpu_per_1k_lines(results: dict[str, Any]) -> list[str]:
     """Per measured phase: server CPU seconds per 1,000 requests, summed over every server
     process (the figure that scales with the number of processes)."""
@@ -230,7 +243,7 @@ def cpu_per_1k_lines(results: dict[str, Any]) -> list[str]:
                 lines.append(
                     f"{key} {ph['phase']}: {fmt(ph['server_cpu_s_per_1k'], 3)} s per 1k req "
                     f"({ph.get('server_processes', 1)} server process(es), "
-                    f"{fmt(ph['req_per_s'])} req/s)"
+                    f"{fmt(ph['req_per_s'])} req/s)" + services_text(ph)
                 )
     return lines
 

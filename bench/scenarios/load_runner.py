@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.backends import BackendChoice, bench_backend
+from harness.backends import Backend, BackendChoice, bench_backend
 from harness.generators import LoadGenerators, share
 from harness.logs import scan_logs
-from harness.procfs import Snapshot, allowed_cpus, cpu_busy
+from harness.procfs import Snapshot, allowed_cpus, cpu_busy, cpu_by_pid, cpu_growth
 from harness.servers import ServerGroup, ServerOptions
 from harness.stats import Latency, out, percentile
 from presenced.store.base import Store
@@ -101,6 +101,7 @@ def summarize_phase(
     end: Snapshot,
     writes: int,
     n_users: int,
+    services_cpu: dict[str, float],
 ) -> dict[str, Any]:
     latencies: list[float] = []
     by_label: dict[str, list[float]] = {}
@@ -159,6 +160,10 @@ def summarize_phase(
         "server_cpu_s": round(cpu, 2),
         "server_cpu_util": round(cpu / window, 3) if window > 0 else None,
         "server_cpu_s_per_1k": round(cpu / in_window * 1000, 3) if in_window else None,
+        **{
+            f"{service}_cpu_s_per_1k": round(used / in_window * 1000, 3) if in_window else None
+            for service, used in services_cpu.items()
+        },
         "bytes_per_request": round(sum(p["body_bytes"] for p in parts) / ok) if ok else None,
         "wire_bytes_per_request": round(sum(p.get("wire_bytes", 0) for p in parts) / ok)
         if ok
@@ -223,9 +228,7 @@ async def run_scenario(scenario: Scenario, options: RunOptions) -> dict[str, Any
         async with bench_backend(options.backend, workdir) as backend:
             store = await backend.open_store()
             try:
-                await _run_with_store(
-                    scenario, options, backend.server_env(), store, workdir, result
-                )
+                await _run_with_store(scenario, options, backend, store, workdir, result)
             finally:
                 await store.close()
     finally:
@@ -241,7 +244,7 @@ async def run_scenario(scenario: Scenario, options: RunOptions) -> dict[str, Any
 async def _run_with_store(
     scenario: Scenario,
     options: RunOptions,
-    backend_env: dict[str, str],
+    backend: Backend,
     store: Store,
     workdir: Path,
     result: dict[str, Any],
@@ -262,7 +265,7 @@ async def _run_with_store(
         log_level="warning",
         cpus=options.server_cpus,
         env={
-            **backend_env,
+            **backend.server_env(),
             "PRESENCED_RATE_LIMIT_REQUESTS": "0",
             "PRESENCED_EXTERNAL_HOST": EXTERNAL_HOST,
         },
@@ -288,21 +291,38 @@ async def _run_with_store(
         phases: list[dict[str, Any]] = []
         for index, phase in enumerate(scenario.phases):
             writes0 = await presence_sequence_total(store, realm_ids)
+            services = await backend.service_pids()
             t0 = time.monotonic() + 0.3
             gens.go(t0)
             time.sleep(max(0.0, t0 - time.monotonic()))
             before = servers.snapshot()
+            services_before = {k: cpu_by_pid(v) for k, v in services.items()}
             if phase.counted:
                 gens.expect("DONE", phase.duration + phase.grace + 60)
+                services = await backend.service_pids()
                 after = servers.snapshot()
+                services_after = {k: cpu_by_pid(v) for k, v in services.items()}
             else:
+                time.sleep(max(0.0, t0 + phase.duration - time.monotonic() - 0.05))
+                services = await backend.service_pids()
                 time.sleep(max(0.0, t0 + phase.duration - time.monotonic()))
                 after = servers.snapshot()
+                services_after = {k: cpu_by_pid(v) for k, v in services.items()}
                 gens.expect("DONE", phase.grace + 60)
+            services_cpu = {
+                k: cpu_growth(services_before.get(k, {}), v) for k, v in services_after.items()
+            }
             end = servers.snapshot()
             writes = await presence_sequence_total(store, realm_ids) - writes0
             phases.append(
-                {"index": index, "before": before, "after": after, "end": end, "writes": writes}
+                {
+                    "index": index,
+                    "before": before,
+                    "after": after,
+                    "end": end,
+                    "writes": writes,
+                    "services_cpu": services_cpu,
+                }
             )
             out(f"  {phase.name}: done ({after.at - before.at:.1f} s)")
         gens.expect("RESULT", 120)
@@ -318,6 +338,7 @@ async def _run_with_store(
                 info["end"],
                 info["writes"],
                 setup.users,
+                info["services_cpu"],
             )
             for info in phases
         ]
