@@ -13,6 +13,10 @@ Every simulated user follows the real protocol: its first ``POST /users/me/prese
 ``last_update_id=-1``; later ones send the ``presence_last_update_id`` it was given. Legacy callers
 send no cursor and ``slim_presence=false``. A user never has two requests in flight.
 
+The spec's ``base_urls`` are one or more servers: with several, each request goes to the next
+(the generator is their round-robin balancer). Users send the spec's ``accept_encoding``; a gzip
+answer is inflated here, and both its size on the wire and decoded are counted.
+
 Responses are not JSON-decoded on the hot path (a 10,000-user reply is ~700 KB): the cursor is
 read from the tail and entries are counted by a byte search. A few "auditor" users per process
 decode every reply and merge the deltas into their own view of the realm; load.py compares those
