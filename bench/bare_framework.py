@@ -28,6 +28,7 @@ import asyncio
 import gzip
 import json
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -378,10 +379,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def terminate(signum: int, frame: object) -> None:
+    """SIGTERM: unwind like Ctrl-C, so the servers are stopped and the data removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, terminate)
     args = parse_args(argv)
     try:
         report = asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("bare_framework.py: interrupted; servers stopped, data removed", file=sys.stderr)
+        return 130
     except StoreError as exc:
         print(f"bare_framework.py: the store refused: {exc}", file=sys.stderr)
         return 2

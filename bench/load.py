@@ -181,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         report = asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("load.py: interrupted; servers stopped, temporary data removed", file=sys.stderr)
+        return 130
     except StoreError as exc:
         print(f"load.py: the store refused: {exc}", file=sys.stderr)
         return 2
