@@ -355,8 +355,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--gzip", action="store_true", help="presenced without and with gzip")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per target")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured wrk run first")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of an unmeasured run first")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--users", type=int, default=10, help="users taking turns")
@@ -372,8 +372,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the JSON report here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.duration <= 0 or args.users < 1:
-        parser.error("--rounds and --users must be at least 1, --duration positive")
+    if min(args.rounds, args.duration, args.warmup, args.users) < 1:
+        parser.error("--rounds, --duration, --warmup and --users must be at least 1")
     if args.connections < args.threads:
         parser.error("wrk needs at least one connection per thread")
     return args
