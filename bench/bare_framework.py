@@ -293,11 +293,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             [],
                         )
                     )
-                warm = argparse.Namespace(**{**vars(args), "duration": args.warmup})
-                for target in targets:
-                    run_wrk(
-                        target.url, target.script, warm.connections, warm.threads, warm.duration
-                    )
+                for target in targets:  # warm-up, not measured
+                    run_wrk(target.url, target.script, args.connections, args.threads, args.warmup)
                 for index in range(args.rounds):
                     for target in targets if index % 2 == 0 else reversed(targets):
                         measure(target, args, index)
