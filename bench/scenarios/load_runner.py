@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,13 @@ from typing import Any
 from harness.backends import Backend, BackendChoice, bench_backend
 from harness.generators import LoadGenerators, share
 from harness.logs import scan_logs
-from harness.procfs import Snapshot, allowed_cpus, cpu_busy, cpu_by_pid, cpu_growth
+from harness.procfs import Snapshot, allowed_cpus, cpu_by_pid, cpu_growth
 from harness.servers import ServerGroup, ServerOptions
-from harness.stats import Latency, out, percentile
+from harness.stats import out
 from presenced.store.base import Store
 from scenarios.consistency import check_consistency
 from scenarios.load_report import print_scenario
+from scenarios.load_results import summarize_phase
 from scenarios.load_setup import (
     EXTERNAL_HOST,
     Setup,
@@ -34,6 +34,21 @@ from scenarios.load_setup import (
     users_with_presence,
 )
 from scenarios.model import Phase, Scenario
+
+
+@dataclass(frozen=True)
+class PhaseWindow:
+    """The readings taken around one phase."""
+
+    index: int
+    before: Snapshot
+    after: Snapshot
+    end: Snapshot
+    """After the last request (the window's end, for a timed phase, may come earlier)."""
+    writes: int
+    """Presence writes during the phase (the realms' sequences grew by this much)."""
+    services_cpu: dict[str, float]
+    """CPU seconds of the backend's own processes (PostgreSQL, Redis) over the window."""
 
 
 @dataclass(frozen=True)
@@ -91,127 +106,6 @@ def generator_specs(
         }
         for p in range(procs)
     ]
-
-
-def summarize_phase(
-    phase: Phase,
-    parts: list[dict[str, Any]],
-    before: Snapshot,
-    after: Snapshot,
-    end: Snapshot,
-    writes: int,
-    n_users: int,
-    services_cpu: dict[str, float],
-) -> dict[str, Any]:
-    latencies: list[float] = []
-    by_label: dict[str, list[float]] = {}
-    for part in parts:
-        for label, values in part["latencies_ms"].items():
-            by_label.setdefault(label, []).extend(values)
-            latencies.extend(values)
-    latencies.sort()
-    ok = sum(part["ok"] for part in parts)
-    errors: Counter[str] = Counter()
-    samples: list[str] = []
-    for part in parts:
-        errors.update(part["errors"])
-        samples.extend(part["error_samples"])
-    unfinished = sum(part["unfinished"] for part in parts)
-    if unfinished:
-        errors["unfinished (cancelled after the grace period)"] += unfinished
-    if phase.counted:
-        t0 = min(part["t0"] for part in parts)
-        ends = [part["last_done"] for part in parts if part["last_done"] is not None]
-        window = (max(ends) - t0) if ends else 0.0
-        in_window = ok
-    else:
-        window = phase.duration
-        in_window = sum(part["completed_in_window"] for part in parts)
-    cpu = after.cpu_s - before.cpu_s
-    busy = cpu_busy(before.cpus, after.cpus)
-    lags = sorted(v for part in parts for v in part["send_lag_ms"])
-    gen_load = [
-        round(part["cpu_s"] / part["wall_s"], 3) if part["wall_s"] else 0.0 for part in parts
-    ]
-    replies = sum(part["presence_replies"] for part in parts)
-    generator_cpu = sum(p["cpu_s"] for p in parts)
-    result: dict[str, Any] = {
-        "phase": phase.name,
-        "label": phase.label,
-        "mode": phase.mode,
-        "measured": phase.measured,
-        "shown": phase.shown,
-        "requests_ok": ok,
-        "errors": sum(errors.values()),
-        "error_kinds": dict(errors),
-        "error_samples": samples[:5],
-        "window_s": round(window, 3),
-        "req_per_s": round(in_window / window, 1) if window > 0 else None,
-        "latency_ms": Latency.of(latencies).to_json(),
-        "latency_by_request": {
-            label: {
-                "n": len(values),
-                "p50": round(percentile(sorted(values), 50), 2),
-                "p99": round(percentile(sorted(values), 99), 2),
-            }
-            for label, values in sorted(by_label.items())
-        },
-        "server_processes": after.processes,
-        "server_cpu_s": round(cpu, 2),
-        "server_cpu_util": round(cpu / window, 3) if window > 0 else None,
-        "server_cpu_s_per_1k": round(cpu / in_window * 1000, 3) if in_window else None,
-        **{
-            f"{service}_cpu_s_per_1k": round(used / in_window * 1000, 3) if in_window else None
-            for service, used in services_cpu.items()
-        },
-        "bytes_per_request": round(sum(p["body_bytes"] for p in parts) / ok) if ok else None,
-        "wire_bytes_per_request": round(sum(p.get("wire_bytes", 0) for p in parts) / ok)
-        if ok
-        else None,
-        "gzip_replies": sum(p.get("gzip_replies", 0) for p in parts),
-        "entries_per_reply": round(sum(p["entries"] for p in parts) / replies, 1)
-        if replies
-        else None,
-        "nonempty_replies": sum(p["nonempty"] for p in parts),
-        "presence_replies": replies,
-        "presence_writes": writes,
-        "cursor_regressions": sum(p["cursor_regressions"] for p in parts),
-        "server_rss_mib": round(end.rss_kib / 1024, 1),
-        "server_rss_peak_mib": round(end.hwm_kib / 1024, 1),
-        "cpu_busy": busy,
-        "generator_cpu_per_process": gen_load,
-        "generator_cpu_total": round(generator_cpu / window, 3) if window > 0 else None,
-        "other_cpu_util": round(max(0.0, sum(busy.values()) - (cpu + generator_cpu) / window), 2)
-        if window > 0
-        else None,
-    }
-    seconds: dict[int, list[float]] = {}
-    for part in parts:
-        for key, (n, slowest, slow) in part["seconds"].items():
-            acc = seconds.setdefault(int(key), [0, 0.0, 0])
-            acc[0] += n
-            acc[1] = max(acc[1], slowest)
-            acc[2] += slow
-    slow_total = sum(v[2] for v in seconds.values())
-    worst = sorted(seconds.items(), key=lambda kv: -kv[1][2])[:3]
-    result["slow_requests"] = {
-        "over_ms": 25,
-        "count": int(slow_total),
-        "worst_seconds": [
-            {"second": k, "requests": int(v[0]), "over": int(v[2]), "max_ms": round(v[1], 1)}
-            for k, v in worst
-            if v[2] > 0
-        ],
-    }
-    if lags:
-        result["send_lag_ms"] = {
-            "p50": round(percentile(lags, 50), 2),
-            "p99": round(percentile(lags, 99), 2),
-            "max": round(lags[-1], 2),
-        }
-    if phase.mode == "open":
-        result["offered_req_per_s"] = round(n_users / phase.period, 1)
-    return result
 
 
 async def run_scenario(scenario: Scenario, options: RunOptions) -> dict[str, Any]:
@@ -288,7 +182,7 @@ async def _run_with_store(
             "server": ", ".join(sorted({allowed_cpus(pid) for pid in servers.pids()})),
             "generators": sorted({allowed_cpus(p.pid) for p in gens.procs}),
         }
-        phases: list[dict[str, Any]] = []
+        phases: list[PhaseWindow] = []
         for index, phase in enumerate(scenario.phases):
             writes0 = await presence_sequence_total(store, realm_ids)
             services = await backend.service_pids()
@@ -314,16 +208,7 @@ async def _run_with_store(
             }
             end = servers.snapshot()
             writes = await presence_sequence_total(store, realm_ids) - writes0
-            phases.append(
-                {
-                    "index": index,
-                    "before": before,
-                    "after": after,
-                    "end": end,
-                    "writes": writes,
-                    "services_cpu": services_cpu,
-                }
-            )
+            phases.append(PhaseWindow(index, before, after, end, writes, services_cpu))
             out(f"  {phase.name}: done ({after.at - before.at:.1f} s)")
         gens.expect("RESULT", 120)
         gens.close()
@@ -331,27 +216,27 @@ async def _run_with_store(
         idle_s = servers.wait_idle()
         result["phases"] = [
             summarize_phase(
-                scenario.phases[info["index"]],
-                [part["phases"][info["index"]] for part in parts],
-                info["before"],
-                info["after"],
-                info["end"],
-                info["writes"],
+                scenario.phases[w.index],
+                [part["phases"][w.index] for part in parts],
+                w.before,
+                w.after,
+                w.end,
+                w.writes,
                 setup.users,
-                info["services_cpu"],
-            )
-            for info in phases
+                w.services_cpu,
+            ).to_json()
+            for w in phases
         ]
         result["generator_max_rss_mib"] = round(max(p["max_rss_kib"] for p in parts) / 1024, 1)
         result["idle_wait_s"] = round(idle_s, 1)
         with_presence = await users_with_presence(store, realm_ids)
         result["users_with_presence"] = with_presence
         warm = next(
-            (i for i in phases if scenario.phases[i["index"]].name == scenario.memory_phase),
+            (w for w in phases if scenario.phases[w.index].name == scenario.memory_phase),
             None,
         )
         if warm is not None and with_presence:
-            grown = warm["end"].rss_kib - ready.rss_kib
+            grown = warm.end.rss_kib - ready.rss_kib
             result["rss_growth_per_user_with_presence_bytes"] = round(grown * 1024 / with_presence)
         consistency = await check_consistency(setup, store, servers.base_url, parts)
         result["consistency"] = consistency.to_json()
