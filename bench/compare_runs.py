@@ -34,6 +34,7 @@ class PhaseFigures:
     server_cpu_s_per_1k: float | None
     store_cpu_s_per_1k: float | None
     """Server CPU plus the PostgreSQL backends' (the whole cost of the store's work)."""
+    wire_bytes_per_request: int | None
     generator_check: str
 
 
@@ -60,6 +61,7 @@ def phases(report: dict[str, Any]) -> dict[str, PhaseFigures]:
                 ph.get("latency_ms", {}).get("p99"),
                 server,
                 None if server is None else server + (postgres or 0.0),
+                ph.get("wire_bytes_per_request", ph.get("bytes_per_request")),
                 checks.get(name, "").rsplit(": ", 1)[-1],
             )
     return found
@@ -81,7 +83,10 @@ def compare(paths: Sequence[Path]) -> None:
         base = tables[0][name]
         out()
         out(f"{name}")
-        out("  run | req/s | p99 ms | server CPU s/1k req | + PostgreSQL s/1k req | generators")
+        out(
+            "  run | req/s | p99 ms | server CPU s/1k req | + PostgreSQL s/1k req "
+            "| wire bytes/req | generators"
+        )
         for i, table in enumerate(tables):
             f = table[name]
             out(
@@ -89,7 +94,10 @@ def compare(paths: Sequence[Path]) -> None:
                 f"{fmt(f.p99_ms, 2)} | {fmt(f.server_cpu_s_per_1k, 3)} "
                 f"({ratio(f.server_cpu_s_per_1k, base.server_cpu_s_per_1k)}) | "
                 f"{fmt(f.store_cpu_s_per_1k, 3)} "
-                f"({ratio(f.store_cpu_s_per_1k, base.store_cpu_s_per_1k)}) | {f.generator_check}"
+                f"({ratio(f.store_cpu_s_per_1k, base.store_cpu_s_per_1k)}) | "
+                f"{fmt(f.wire_bytes_per_request)} "
+                f"({ratio(f.wire_bytes_per_request, base.wire_bytes_per_request)}) | "
+                f"{f.generator_check}"
             )
 
 
