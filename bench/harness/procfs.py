@@ -161,7 +161,8 @@ class Snapshot:
 
     at: float
     cpu_s: float
-    """utime + stime summed over the processes."""
+    """utime + stime summed over the processes: clock ticks, but complete (threads that have
+    exited still count, which schedstat's per-thread figures would miss)."""
     rss_kib: int
     """VmRSS summed over the processes."""
     hwm_kib: int
