@@ -1,6 +1,7 @@
 """The benchmark harness (bench/harness) against the real thing: PostgreSQL databases and
 Redis keys it creates are gone afterwards, its server groups start and stop real
-``presenced serve`` processes, and bench/bare_framework.py runs wrk end to end."""
+``presenced serve`` processes, the load generator sends each request to the next of several
+servers, and bench/bare_framework.py runs wrk end to end."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import importlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx2 as httpx
@@ -99,3 +101,57 @@ def test_bare_framework_compares_presenced_with_the_bare_app() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "presenced / bare Starlette:" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_load_generator_sends_requests_to_each_server_in_turn(tmp_path: Path) -> None:
+    from harness.generators import LoadGenerators
+    from scenarios.load_runner import generator_specs
+    from scenarios.load_setup import EXTERNAL_HOST, create_scenario_accounts
+    from scenarios.model import Phase, RealmSpec, Scenario
+
+    scenario = Scenario(
+        "T",
+        "ten users, one call each",
+        (RealmSpec("t", 10, "all"),),
+        (Phase("first calls", "each", "auto", 1, 60.0),),
+        connections=2,
+    )
+
+    async def scenario_run() -> None:
+        async with bench_backend(BackendChoice(), tmp_path) as backend:
+            store = await backend.open_store()
+            try:
+                setup = await create_scenario_accounts(scenario, store, tmp_path)
+            finally:
+                await store.close()
+            env = {
+                **backend.server_env(),
+                "PRESENCED_RATE_LIMIT_REQUESTS": "0",
+                "PRESENCED_EXTERNAL_HOST": EXTERNAL_HOST,
+            }
+            options = ServerOptions(
+                workers=2, workers_mode="processes", log_level="info", cpus=None, env=env
+            )
+            group = ServerGroup(options, tmp_path)
+            gens: LoadGenerators | None = None
+            try:
+                await group.wait_ready()
+                specs = generator_specs(setup, scenario, group.base_urls, 1, "identity")
+                gens = LoadGenerators(specs, tmp_path)
+                gens.expect("READY", 60)
+                gens.go(time.monotonic() + 0.3)
+                gens.expect("DONE", 60)
+                gens.expect("RESULT", 60)
+                [result] = gens.results()
+            finally:
+                if gens is not None:
+                    gens.close()
+                group.stop()
+        assert result["phases"][0]["ok"] == 10
+        assert result["phases"][0]["errors"] == {}
+        served = [
+            log.read_text().count("POST /api/v1/users/me/presence HTTP/1.1") for log in group.logs
+        ]
+        assert served == [5, 5]
+
+    asyncio.run(scenario_run())
