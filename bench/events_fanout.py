@@ -4,7 +4,9 @@ Part A runs the event system in this process (no HTTP): memory per queue, the ti
 takes (with idle queues and with every queue long-polling), and the time to turn one change into
 events for all N queues.
 
-Part B runs ``python -m presenced serve`` on 127.0.0.1 against a fresh SQLite database: N clients
+Part B runs ``python -m presenced serve`` on 127.0.0.1 against a fresh SQLite database (or, with
+``--store postgres`` and ``--redis``, a PostgreSQL database and a Redis key prefix of its own,
+removed afterwards): N clients
 register queues, park long-polls, and one other user's first presence report is delivered to all
 of them. It reports delivery latency, server CPU and server memory per queue and per long-poll.
 
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.backends import DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, STORES
 from harness.machine import calibrate, pinned_to_client_cpu, raise_nofile_limit, source_identity
 from harness.procfs import loadavg
 from harness.stats import out
@@ -84,6 +87,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-in-process", action="store_true", help="skip part A")
     parser.add_argument("--skip-http", action="store_true", help="skip part B")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (db, server log)")
+    parser.add_argument("--store", choices=STORES, default="sqlite", help="part B's store")
+    parser.add_argument(
+        "--redis", action="store_true", help="part B's server with Redis (its own key prefix)"
+    )
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument(
         "--no-trace-server-gc",
         dest="trace_server_gc",

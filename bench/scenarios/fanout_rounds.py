@@ -259,7 +259,9 @@ async def part_b(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="presenced-bench-"))
     result: dict[str, Any] = {"workdir": str(workdir) if keep else None}
     try:
-        async with bench_backend(BackendChoice(), workdir) as backend:
+        choice = BackendChoice(args.store, args.redis, args.postgres_url, args.redis_url)
+        result["backend"] = choice.describe()
+        async with bench_backend(choice, workdir) as backend:
             # Queue owners, a reporter per round (and per repeat of a disturbed round), a
             # warm-up user.
             count = n + rounds + REPEATS + 1
