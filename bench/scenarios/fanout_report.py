@@ -9,52 +9,53 @@ from typing import Any
 
 from harness.machine import CLIENT_CPU, PIN, SERVER_CPU
 from harness.stats import out
+from scenarios.fanout_results import DeliveryRound
 
 
-def print_round(row: dict[str, Any]) -> None:
-    lat = row["latency_ms"]
-    park = row["parking"]
-    rss = row["server_rss_kib"]
-    cpu = row["server_cpu_s"]
+def print_round(row: DeliveryRound) -> None:
+    lat = row.latency_ms
+    park = row.parking
+    rss = row.server_rss_kib
+    cpu = row.server_cpu_s
     out(
-        f"  round {row['round']}: delivered {row['delivered']:,}/{row['queues']:,}"
-        + (f"  PROBLEMS {row['problems']}" if row["problems"] else "")
+        f"  round {row.round}: delivered {row.delivered:,}/{row.queues:,}"
+        + (f"  PROBLEMS {row.problems}" if row.problems else "")
         + (
-            f"  ({row['responses_before_the_change']} answered before the change)"
-            if row["responses_before_the_change"]
+            f"  ({row.responses_before_the_change} answered before the change)"
+            if row.responses_before_the_change
             else ""
         )
     )
     out(
-        f"    long-polls all sent after {park['all_requests_sent_s']:.2f} s"
-        f" ({park['connections_opened']:,} new connections, {park['connections_reused']:,} kept"
+        f"    long-polls all sent after {park.all_requests_sent_s:.2f} s"
+        f" ({park.connections_opened:,} new connections, {park.connections_reused:,} kept"
         f" alive), confirmed parked after"
-        f" {park['confirmed_parked_after_s']} s, change fired after {park['fired_after_s']:.1f} s"
-        + ("" if park["machine_quiet_before_fire"] else " (machine NOT quiet)")
+        f" {park.confirmed_parked_after_s} s, change fired after {park.fired_after_s:.1f} s"
+        + ("" if park.machine_quiet_before_fire else " (machine NOT quiet)")
     )
     out(
-        f"    parking cost the server {park['server_cpu_s']:.2f} s CPU"
-        f" ({park['server_cpu_per_poll_us']:.0f} us per poll) and"
-        f" +{(rss['parked'] - rss['before_polls']) / 1024:.1f} MiB RSS"
-        f" = {row['server_rss_per_parked_poll_kib']:.2f} KiB per parked long-poll"
+        f"    parking cost the server {park.server_cpu_s:.2f} s CPU"
+        f" ({park.server_cpu_per_poll_us:.0f} us per poll) and"
+        f" +{(rss.parked - rss.before_polls) / 1024:.1f} MiB RSS"
+        f" = {row.server_rss_per_parked_poll_kib:.2f} KiB per parked long-poll"
     )
     out(
-        f"    POST /users/me/presence answered in {row['post_latency_ms']:.1f} ms"
-        f" (HTTP {row['post_status']})"
+        f"    POST /users/me/presence answered in {row.post_latency_ms:.1f} ms"
+        f" (HTTP {row.post_status})"
     )
     out(
-        f"    latency from the POST: p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms"
-        f" (first {lat['min']} ms); all {row['queues']:,} arrived after "
-        + (f"{row['all_arrived_s'] * 1000:.0f} ms" if row["all_arrived_s"] is not None else "never")
+        f"    latency from the POST: p50 {lat.p50} ms, p99 {lat.p99} ms, max {lat.max} ms"
+        f" (first {lat.min} ms); all {row.queues:,} arrived after "
+        + (f"{row.all_arrived_s * 1000:.0f} ms" if row.all_arrived_s is not None else "never")
     )
     out(
-        f"    server CPU {cpu:.2f} s ({row['server_cpu_per_delivery_us']:.0f} us per delivery,"
-        f" {row['server_cpu_share']:.0%} of the {row['delivery_window_s']:.2f} s window);"
-        f" client CPU {row['client_cpu_s']:.2f} s ({row['client_cpu_share']:.0%});"
-        f" cores busy: {', '.join(f'{k} {v:.0%}' for k, v in row['cpu_busy'].items())}"
+        f"    server CPU {cpu:.2f} s ({row.server_cpu_per_delivery_us:.0f} us per delivery,"
+        f" {row.server_cpu_share:.0%} of the {row.delivery_window_s:.2f} s window);"
+        f" client CPU {row.client_cpu_s:.2f} s ({row.client_cpu_share:.0%});"
+        f" cores busy: {', '.join(f'{k} {v:.0%}' for k, v in row.cpu_busy.items())}"
     )
-    if row["noisy"]:
-        other = row["cpu_breakdown_s"]["other_processes_user"]
+    if row.noisy:
+        other = row.cpu_breakdown_s.other_processes_user
         out(f"    NOTE: other processes ran {other:.2f} s of user CPU during this delivery")
 
 
@@ -105,7 +106,7 @@ def print_gc(report: dict[str, Any]) -> None:
         out(f"             during delivery: {text(row['delivery'])}")
 
 
-def bottleneck_verdict(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def bottleneck_verdict(rounds: Sequence[DeliveryRound]) -> dict[str, Any]:
     """Whether delivery measured the server or the load generator.
 
     Server and client run on a core each, in parallel. If the server process ran for a share s
@@ -115,30 +116,28 @@ def bottleneck_verdict(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     which neither process is charged for, but they count in 10 ms ticks.
     """
 
-    def core(row: dict[str, Any], cpu: int) -> float | None:
-        share = row["cpu_busy"].get(f"cpu{cpu}") if PIN else None
+    def core(row: DeliveryRound, cpu: int) -> float | None:
+        share = row.cpu_busy.get(f"cpu{cpu}") if PIN else None
         return None if share is None else float(share)
 
     def span(values: Sequence[float | None]) -> str:
         present = [v for v in values if v is not None]
         return f"{min(present):.0%}-{max(present):.0%}" if present else "n/a"
 
-    server = [r["server_cpu_share"] for r in rounds]
-    client = [r["client_cpu_share"] for r in rounds]
+    server = [r.server_cpu_share for r in rounds]
+    client = [r.client_cpu_share for r in rounds]
     server_core = [core(r, SERVER_CPU) for r in rounds]
     client_core = [core(r, CLIENT_CPU) for r in rounds]
-    outside = [r["other_cpu_s"] for r in rounds]
-    lag_ms = 1000 * max(
-        r["delivery_window_s"] * (1 - min(r["server_cpu_share"], 1.0)) for r in rounds
-    )
-    noisy = [r["round"] for r in rounds if r["noisy"]]
+    outside = [r.other_cpu_s for r in rounds]
+    lag_ms = 1000 * max(r.delivery_window_s * (1 - min(r.server_cpu_share, 1.0)) for r in rounds)
+    noisy = [r.round for r in rounds if r.noisy]
     detail = (
         f"during delivery the server process ran {span(server)} of the window, the client process"
         f" {span(client)}; cores busy, kernel work included: server's {span(server_core)},"
         f" client's {span(client_core)}; CPU outside both processes"
         f" {min(outside):.2f}-{max(outside):.2f} s"
     )
-    if min(r["delivery_window_s"] for r in rounds) < 0.3:
+    if min(r.delivery_window_s for r in rounds) < 0.3:
         detail += " (windows under 0.3 s: core figures are coarse)"
     if noisy:
         detail += f"; other processes ran during round(s) {noisy} (see cpu_breakdown_s)"

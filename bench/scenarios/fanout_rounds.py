@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,14 @@ from scenarios.fanout_http import (
     register_one,
 )
 from scenarios.fanout_report import bottleneck_verdict, gc_report, print_gc, print_round
+from scenarios.fanout_results import (
+    CpuBreakdown,
+    DeliveryLatency,
+    DeliveryRound,
+    Parking,
+    ParkWait,
+    ServerRss,
+)
 
 REPEATS = 2
 """Rounds disturbed by other processes (see "noisy") are repeated, at most this many times."""
@@ -51,7 +60,7 @@ async def wait_parked(
     n: int,
     sent: SentCounter,
     tasks: Sequence[asyncio.Task[PollResult]],
-) -> dict[str, Any]:
+) -> ParkWait:
     """Until every request is written, then >= 2 s, then until, over 0.5 s: the accept queue is
     empty, N connections are established on the server port and the server is idle (<= 10 ms
     CPU). Then, if other processes are using the CPUs, a few more seconds for them to stop."""
@@ -90,18 +99,18 @@ async def wait_parked(
             break
         if parked and elapsed > QUIET_DEADLINE_S:
             break  # other processes still busy: the round goes ahead, marked noisy if need be
-    return {
-        "all_requests_sent_s": round(all_sent, 3),
-        "confirmed_parked_after_s": None if parked_after is None else round(parked_after, 3),
-        "fired_after_s": round(time.perf_counter() - started, 3),
-        "parked": parked,
-        "machine_quiet_before_fire": quiet,
-        "requests_sent": sent.count,
-        "connections_opened": sent.created,
-        "connections_reused": sent.reused,
-        "established_connections": established,
-        "checks": checks,
-    }
+    return ParkWait(
+        all_requests_sent_s=round(all_sent, 3),
+        confirmed_parked_after_s=None if parked_after is None else round(parked_after, 3),
+        fired_after_s=round(time.perf_counter() - started, 3),
+        parked=parked,
+        machine_quiet_before_fire=quiet,
+        requests_sent=sent.count,
+        connections_opened=sent.created,
+        connections_reused=sent.reused,
+        established_connections=established,
+        checks=checks,
+    )
 
 
 async def delivery_round(
@@ -112,7 +121,7 @@ async def delivery_round(
     round_index: int,
     session: aiohttp.ClientSession,
     sent: SentCounter,
-) -> dict[str, Any]:
+) -> DeliveryRound:
     """Park a long-poll on every queue, let ``reporter`` report, time every delivery."""
     n = len(queues)
     last_event_id = round_index - 1  # every queue got exactly one event per earlier round
@@ -183,56 +192,56 @@ async def delivery_round(
     delivered = len(latencies)
     window = waited - fired
     last_arrival = max(latencies, default=float("nan"))
-    return {
-        "round": round_index,
-        "wall_clock": wall,
-        "queues": n,
-        "reporter_user_id": reporter.user_id,
-        "delivered": delivered,
-        "missing_or_wrong": n - delivered,
-        "problems": dict(problems),
-        "responses_before_the_change": early,
-        "post_status": post_status,
-        "post_ok": post_status == 200 and json.loads(post_body).get("result") == "success",
-        "post_latency_ms": round((post_done - fired) * 1000, 2),
-        "latency_ms": {
-            "p50": round(percentile_of(latencies, 50) * 1000, 1) if latencies else None,
-            "p99": round(percentile_of(latencies, 99) * 1000, 1) if latencies else None,
-            "max": round(last_arrival * 1000, 1) if latencies else None,
-            "min": round(min(latencies) * 1000, 1) if latencies else None,
-        },
-        "all_arrived_s": round(last_arrival, 3) if delivered == n else None,
-        "delivery_window_s": round(window, 3),
-        "server_cpu_s": round(server_cpu, 3),
-        "server_cpu_per_delivery_us": round(server_cpu / max(delivered, 1) * 1e6, 1),
-        "server_cpu_share": round(server_cpu / window, 3),
-        "client_cpu_s": round(client_cpu, 3),
-        "client_cpu_share": round(client_cpu / window, 3),
-        "cpu_busy": busy,
-        "other_cpu_s": round(sum(busy.values()) * window - server_cpu - client_cpu, 3),
-        "cpu_breakdown_s": {
-            "server_user": round(server_user, 2),
-            "server_system": round(server_sys, 2),
-            "client_user": round(client_user, 2),
-            "client_system": round(client_sys, 2),
-            "all_cpus_user": round(kinds.user, 2),
-            "all_cpus_system": round(kinds.system, 2),
-            "all_cpus_irq_softirq": round(kinds.irq_softirq, 2),
-            "all_cpus_steal": round(kinds.steal, 2),
-            "other_processes_user": round(kinds.user - server_user - client_user, 2),
-        },
-        "noisy": kinds.user - server_user - client_user + kinds.steal > 0.05 + 0.05 * window,
-        "deliveries_per_s": round(delivered / last_arrival, 1) if latencies else None,
-        "parking": {
-            **parked,
-            "wall_s": round(park_wall, 3),
-            "server_cpu_s": round(server_cpu_parked, 3),
-            "server_cpu_per_poll_us": round(server_cpu_parked / n * 1e6, 1),
-            "client_cpu_s": round(client_cpu_parked, 3),
-        },
-        "server_rss_kib": {"before_polls": rss_before, "parked": rss_parked, "after": rss_after},
-        "server_rss_per_parked_poll_kib": round((rss_parked - rss_before) / n, 2),
-    }
+    return DeliveryRound(
+        round=round_index,
+        wall_clock=wall,
+        queues=n,
+        reporter_user_id=reporter.user_id,
+        delivered=delivered,
+        missing_or_wrong=n - delivered,
+        problems=dict(problems),
+        responses_before_the_change=early,
+        post_status=post_status,
+        post_ok=post_status == 200 and json.loads(post_body).get("result") == "success",
+        post_latency_ms=round((post_done - fired) * 1000, 2),
+        latency_ms=DeliveryLatency(
+            p50=round(percentile_of(latencies, 50) * 1000, 1) if latencies else None,
+            p99=round(percentile_of(latencies, 99) * 1000, 1) if latencies else None,
+            max=round(last_arrival * 1000, 1) if latencies else None,
+            min=round(min(latencies) * 1000, 1) if latencies else None,
+        ),
+        all_arrived_s=round(last_arrival, 3) if delivered == n else None,
+        delivery_window_s=round(window, 3),
+        server_cpu_s=round(server_cpu, 3),
+        server_cpu_per_delivery_us=round(server_cpu / max(delivered, 1) * 1e6, 1),
+        server_cpu_share=round(server_cpu / window, 3),
+        client_cpu_s=round(client_cpu, 3),
+        client_cpu_share=round(client_cpu / window, 3),
+        cpu_busy=busy,
+        other_cpu_s=round(sum(busy.values()) * window - server_cpu - client_cpu, 3),
+        cpu_breakdown_s=CpuBreakdown(
+            server_user=round(server_user, 2),
+            server_system=round(server_sys, 2),
+            client_user=round(client_user, 2),
+            client_system=round(client_sys, 2),
+            all_cpus_user=round(kinds.user, 2),
+            all_cpus_system=round(kinds.system, 2),
+            all_cpus_irq_softirq=round(kinds.irq_softirq, 2),
+            all_cpus_steal=round(kinds.steal, 2),
+            other_processes_user=round(kinds.user - server_user - client_user, 2),
+        ),
+        noisy=kinds.user - server_user - client_user + kinds.steal > 0.05 + 0.05 * window,
+        deliveries_per_s=round(delivered / last_arrival, 1) if latencies else None,
+        parking=Parking(
+            **asdict(parked),
+            wall_s=round(park_wall, 3),
+            server_cpu_s=round(server_cpu_parked, 3),
+            server_cpu_per_poll_us=round(server_cpu_parked / n * 1e6, 1),
+            client_cpu_s=round(client_cpu_parked, 3),
+        ),
+        server_rss_kib=ServerRss(rss_before, rss_parked, rss_after),
+        server_rss_per_parked_poll_kib=round((rss_parked - rss_before) / n, 2),
+    )
 
 
 async def create_fanout_accounts(store: Store, count: int) -> list[Account]:
@@ -379,19 +388,19 @@ async def serve_and_measure(
     if not queues:
         raise RuntimeError("no queue could be registered")
 
-    round_rows = []
+    round_rows: list[DeliveryRound] = []
     sent = SentCounter()
     async with poll_session(sent) as session:
         for r, reporter in enumerate(reporters):
             row = await delivery_round(base, servers, queues, reporter, r, session, sent)
             print_round(row)
             round_rows.append(row)
-            if sum(not done["noisy"] for done in round_rows) == rounds:
+            if sum(not done.noisy for done in round_rows) == rounds:
                 break
-            if row["noisy"] and r + 1 < len(reporters):
+            if row.noisy and r + 1 < len(reporters):
                 out("    (another process disturbed this round: it is repeated, not counted)")
-    result["rounds"] = round_rows
-    counted = [row for row in round_rows if not row["noisy"]] or round_rows
+    result["rounds"] = [row.to_json() for row in round_rows]
+    counted = [row for row in round_rows if not row.noisy] or round_rows
     result["summary"] = summarize_rounds(counted, round_rows[0])
     result["bottleneck"] = bottleneck_verdict(counted)
     out(f"  load generator check: {result['bottleneck']['detail']}")
@@ -399,24 +408,25 @@ async def serve_and_measure(
     return result
 
 
-def summarize_rounds(rows: Sequence[dict[str, Any]], first: dict[str, Any]) -> dict[str, Any]:
+def summarize_rounds(rows: Sequence[DeliveryRound], first: DeliveryRound) -> dict[str, Any]:
     """Medians over the counted rounds; memory from the first round (the only one that grows
     the server: later rounds reuse what it freed)."""
 
-    def median_of(key: str, sub: str | None = None) -> float | None:
-        values = [r[key][sub] if sub else r[key] for r in rows]
+    def median_of(values: Sequence[float | None]) -> float | None:
         present = [v for v in values if v is not None]
         return round(statistics.median(present), 3) if present else None
 
     return {
-        "counted_rounds": [r["round"] for r in rows],
-        "all_rounds_disturbed": all(r["noisy"] for r in rows),
-        "delivered_all_rounds": all(r["delivered"] == r["queues"] for r in rows),
-        "median_p50_ms": median_of("latency_ms", "p50"),
-        "median_p99_ms": median_of("latency_ms", "p99"),
-        "median_max_ms": median_of("latency_ms", "max"),
-        "median_post_latency_ms": median_of("post_latency_ms"),
-        "median_server_cpu_s": median_of("server_cpu_s"),
-        "median_server_cpu_per_delivery_us": median_of("server_cpu_per_delivery_us"),
-        "first_round_rss_per_parked_poll_kib": first["server_rss_per_parked_poll_kib"],
+        "counted_rounds": [r.round for r in rows],
+        "all_rounds_disturbed": all(r.noisy for r in rows),
+        "delivered_all_rounds": all(r.delivered == r.queues for r in rows),
+        "median_p50_ms": median_of([r.latency_ms.p50 for r in rows]),
+        "median_p99_ms": median_of([r.latency_ms.p99 for r in rows]),
+        "median_max_ms": median_of([r.latency_ms.max for r in rows]),
+        "median_post_latency_ms": median_of([r.post_latency_ms for r in rows]),
+        "median_server_cpu_s": median_of([r.server_cpu_s for r in rows]),
+        "median_server_cpu_per_delivery_us": median_of(
+            [r.server_cpu_per_delivery_us for r in rows]
+        ),
+        "first_round_rss_per_parked_poll_kib": first.server_rss_per_parked_poll_kib,
     }
