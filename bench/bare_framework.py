@@ -240,36 +240,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     out(f"giving all {realm_users:,} users presence (ping_only)")
                     await give_everyone_presence(servers.base_url, accounts)
                 url = servers.base_url + PATH
-                targets = [
-                    Target(
-                        "presenced",
-                        url,
-                        servers.pids(),
-                        write_script(
-                            workdir / "plain.lua", "POST", PATH, BODY, header_sets(users, False)
-                        ),
-                        [],
-                    )
-                ]
+                plain = make_target("presenced", url, servers.pids(), workdir, users, gzip=False)
                 if args.gzip:
-                    probe = await probe_encoding(url, users[0])
-                    report["gzip_probe"] = probe
-                    out(
-                        f"with Accept-Encoding: gzip the server answers {probe['content_encoding']}"
-                        f": {probe['body_bytes_on_the_wire']:,} body bytes on the wire for "
-                        f"{probe['body_bytes_decoded']:,} decoded"
-                        + ("" if probe["decodes_to_success"] else " (NOT a success response)")
-                    )
-                    targets.append(
-                        Target(
-                            "presenced, gzip",
-                            url,
-                            servers.pids(),
-                            write_script(
-                                workdir / "gzip.lua", "POST", PATH, BODY, header_sets(users, True)
-                            ),
-                            [],
-                        )
+                    report["gzip_probe"] = await probe_encoding(url, users[0])
+                    print_probe(report["gzip_probe"])
+                    other = make_target(
+                        "presenced, gzip", url, servers.pids(), workdir, users, gzip=True
                     )
                 else:
                     port = free_port()
@@ -282,22 +258,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         "bare Starlette app: uvicorn bare_app:app --log-level "
                         + args.bare_log_level
                     )
-                    targets.append(
-                        Target(
-                            "bare Starlette",
-                            bare_url,
-                            [bare.pid],
-                            write_script(
-                                workdir / "bare.lua", "POST", PATH, BODY, header_sets(users, False)
-                            ),
-                            [],
-                        )
+                    other = make_target(
+                        "bare Starlette", bare_url, [bare.pid], workdir, users, gzip=False
                     )
-                for target in targets:  # warm-up, not measured
-                    run_wrk(target.url, target.script, args.connections, args.threads, args.warmup)
-                for index in range(args.rounds):
-                    for target in targets if index % 2 == 0 else reversed(targets):
-                        measure(target, args, index)
+                targets = [plain, other]
+                run_rounds(targets, args)
             finally:
                 servers.stop()
                 if bare is not None:
@@ -311,6 +276,33 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     report["summary"] = summarize(targets, args.gzip)
     report["loadavg_after"] = loadavg()
     return report
+
+
+def make_target(
+    name: str, url: str, pids: list[int], workdir: Path, users: Sequence[Account], *, gzip: bool
+) -> Target:
+    script = workdir / (name.replace(" ", "-").replace(",", "") + ".lua")
+    write_script(script, "POST", PATH, BODY, header_sets(users, gzip))
+    return Target(name, url, pids, script, [])
+
+
+def print_probe(probe: dict[str, Any]) -> None:
+    out(
+        f"with Accept-Encoding: gzip the server answers {probe['content_encoding']}: "
+        f"{probe['body_bytes_on_the_wire']:,} body bytes on the wire for "
+        f"{probe['body_bytes_decoded']:,} decoded"
+        + ("" if probe["decodes_to_success"] else " (NOT a success response)")
+    )
+
+
+def run_rounds(targets: Sequence[Target], args: argparse.Namespace) -> None:
+    """An unmeasured warm-up of each target, then the rounds, the order alternating so that a
+    change in the machine's load falls on both alike."""
+    for target in targets:
+        run_wrk(target.url, target.script, args.connections, args.threads, args.warmup)
+    for index in range(args.rounds):
+        for target in targets if index % 2 == 0 else reversed(targets):
+            measure(target, args, index)
 
 
 def summarize(targets: Sequence[Target], gzip: bool) -> dict[str, Any]:
