@@ -81,6 +81,12 @@ def asyncpg_dsn(database_url: str) -> str:
     return database_url
 
 
+async def _no_session_state(conn: Connection) -> None:
+    """The pool's reset on release. asyncpg's default sends a query (unlock advisory locks,
+    close cursors, UNLISTEN, RESET ALL) on every release: a round trip per store call for
+    session state this store never creates."""
+
+
 def sqlalchemy_url(database_url: str) -> str:
     """The same database for Alembic, through psycopg 3 (sync), libpq options kept."""
     return "postgresql+psycopg://" + database_url.split("://", 1)[1]
@@ -114,6 +120,7 @@ class PostgresStore:
                 max_size=self.pool_size,
                 timeout=self.timeout,
                 command_timeout=self.timeout,
+                reset=_no_session_state,
             )
             async with self._pool.acquire(timeout=self.timeout):
                 pass
