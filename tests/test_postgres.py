@@ -182,7 +182,9 @@ def test_processes_writing_one_realm_readers_miss_nothing(tmp_path: Path, databa
         people = make_people(database, writers_count + readers_count)
         readers, writers = people[:readers_count], people[readers_count:]
         done = threading.Event()
-        seen: list[dict[str, int]] = [{} for _ in readers]
+        # Per reader: user id -> when the reader first saw that user's change.
+        seen: list[dict[str, float]] = [{} for _ in readers]
+        acknowledged: dict[str, float] = {}
         failures: list[str] = []
 
         def follow(n: int) -> None:
@@ -195,7 +197,7 @@ def test_processes_writing_one_realm_readers_miss_nothing(tmp_path: Path, databa
                 if new < cursor:
                     failures.append(f"reader {n}: cursor went from {cursor} to {new}")
                 for user_id, _ in body["presences"].items():
-                    seen[n].setdefault(user_id, new)
+                    seen[n].setdefault(user_id, time.monotonic())
                 cursor = max(cursor, new)
                 if finishing and all(str(w.user_id) in seen[n] for w in writers):
                     return
@@ -208,9 +210,13 @@ def test_processes_writing_one_realm_readers_miss_nothing(tmp_path: Path, databa
             followers = [pool.submit(follow, n) for n in range(readers_count)]
             order = list(range(writers_count))
             random.Random(8).shuffle(order)
-            written = list(
-                pool.map(lambda i: report(servers[i % len(servers)], writers[i]).status_code, order)
-            )
+
+            def write(i: int) -> int:
+                status = report(servers[i % len(servers)], writers[i]).status_code
+                acknowledged[str(writers[i].user_id)] = time.monotonic()
+                return status
+
+            written = list(pool.map(write, order))
             assert written == [200] * writers_count
             deadline = time.monotonic() + 10  # "seen within a few seconds"
             done.set()
@@ -220,6 +226,8 @@ def test_processes_writing_one_realm_readers_miss_nothing(tmp_path: Path, databa
         for n in range(readers_count):
             missing = [w.email for w in writers if str(w.user_id) not in seen[n]]
             assert not missing, f"reader {n} never saw {missing}"
+            late = {u: seen[n][u] - at for u, at in acknowledged.items() if seen[n][u] - at > 5}
+            assert not late, f"reader {n} saw changes late: {late}"
         with psycopg.connect(database) as conn:
             row = conn.execute("SELECT last_update_id FROM presence_sequences").fetchone()
             assert row is not None and row[0] == writers_count + readers_count

@@ -704,18 +704,15 @@ async def _apply_reports(conn: Connection, reports: list[PresenceReport]) -> lis
             state.latest = interval
         outcomes.append(outcome)
 
-    if moved:
-        realms = sorted(moved)
-        await conn.execute(
-            "UPDATE presence_sequences s SET last_update_id = v.last_update_id "
-            "FROM unnest($1::int[], $2::bigint[]) AS v(realm_id, last_update_id) "
-            "WHERE s.realm_id = v.realm_id",
-            realms,
-            [sequences[r] for r in realms],
-        )
     if upserts:
+        # One statement: the realms' new sequence values (every write moved one) and the rows.
+        realms = sorted(moved)
         rows = list(upserts.values())
         await conn.execute(
+            "WITH sequences AS (UPDATE presence_sequences s "
+            "SET last_update_id = v.last_update_id "
+            "FROM unnest($6::int[], $7::bigint[]) AS v(realm_id, last_update_id) "
+            "WHERE s.realm_id = v.realm_id) "
             "INSERT INTO user_presence (user_id, realm_id, last_active_time, "
             "last_connected_time, last_update_id) "
             "SELECT * FROM unnest($1::int[], $2::int[], $3::float8[], $4::float8[], $5::bigint[]) "
@@ -728,6 +725,8 @@ async def _apply_reports(conn: Connection, reports: list[PresenceReport]) -> lis
             [row.last_active_time for _, row in rows],
             [row.last_connected_time for _, row in rows],
             [row.last_update_id for _, row in rows],
+            realms,
+            [sequences[r] for r in realms],
         )
     updates = [(i, iv) for state in intervals.values() for i, iv in state.updates.items()]
     if updates:
