@@ -27,7 +27,7 @@ import pg
 from live import LiveServer, live_server
 from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
 from presenced.store.base import PresenceReport, PresenceTimes, PresenceWrite, Role, Store
-from presenced.store.factory import open_store
+from presenced.store.factory import open_store, redacted_url
 from presenced.store.postgres import PostgresStore, sqlalchemy_url
 from tcp_proxy import tcp_proxy
 
@@ -92,6 +92,8 @@ def test_database_urls_choose_postgres() -> None:
         "postgresql+psycopg://presenced:s3cr%40t@db.example:6432/presence?sslmode=require"
     )
     assert isinstance(open_store("postgresql://postgres@127.0.0.1:5432/x"), PostgresStore)
+    assert redacted_url(url) == "postgres://presenced:***@db.example:6432/presence?sslmode=require"
+    assert redacted_url("postgresql://postgres@h/db") == "postgresql://postgres@h/db"
 
 
 def test_postgres_url_with_password_and_libpq_options(database: str) -> None:
