@@ -182,7 +182,8 @@ class PostgresStore:
                 yield conn
         except StoreError:
             raise
-        except asyncpg.IntegrityConstraintViolationError as exc:
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
+            # A duplicate, or a value the schema cannot hold (too long, NUL, out of range).
             raise StoreError(str(exc)) from None
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(f"the database is unavailable: {exc}") from None
