@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -287,3 +290,40 @@ def test_database_outage_gets_503_and_service_resumes(tmp_path: Path, database: 
             log = server.log()
             assert "Traceback" not in log, log
             assert "503 for POST /api/v1/users/me/presence" in log
+
+
+def test_init_upgrades_an_old_postgres_schema(tmp_path: Path, database: str) -> None:
+    """``presenced init`` on a database at the first revision brings it to the newest."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from presenced.store import migrate
+
+    engine = sa.create_engine(sqlalchemy_url(database))
+    try:
+        with engine.begin() as connection:
+            config = migrate._config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+    finally:
+        engine.dispose()
+
+    async def current() -> bool:
+        store = open_store(database)
+        await store.open()
+        try:
+            return await store.schema_is_current()
+        finally:
+            await store.close()
+
+    assert not asyncio.run(current())
+    done = subprocess.run(
+        [sys.executable, "-m", "presenced", "init"],
+        env={**os.environ, "PRESENCED_DATABASE_URL": database, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "database schema is up to date" in done.stdout
+    assert asyncio.run(current())
