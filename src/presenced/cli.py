@@ -26,7 +26,7 @@ from presenced.store.base import (
     StoreError,
     User,
 )
-from presenced.store.factory import store_for
+from presenced.store.factory import redacted_url, store_for
 
 ROLES = {
     "owner": Role.OWNER,
@@ -123,7 +123,7 @@ def _user_json(user: User) -> dict[str, Any]:
 
 
 async def cmd_init(args: argparse.Namespace, store: Store, settings: Settings) -> None:
-    print(f"database schema is up to date ({settings.database_url})")
+    print(f"database schema is up to date ({redacted_url(settings.database_url)})")
 
 
 async def cmd_realm_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:

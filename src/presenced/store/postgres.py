@@ -85,6 +85,12 @@ def asyncpg_dsn(database_url: str) -> str:
     return database_url
 
 
+async def _no_session_state(conn: Connection) -> None:
+    """The pool's reset on release. asyncpg's default sends a query (unlock advisory locks,
+    close cursors, UNLISTEN, RESET ALL) on every release: a round trip per store call for
+    session state this store never creates."""
+
+
 def sqlalchemy_url(database_url: str) -> str:
     """The same database for Alembic, through psycopg 3 (sync), libpq options kept."""
     return "postgresql+psycopg://" + database_url.split("://", 1)[1]
@@ -118,6 +124,7 @@ class PostgresStore:
                 max_size=self.pool_size,
                 timeout=self.timeout,
                 command_timeout=self.timeout,
+                reset=_no_session_state,
             )
             async with self._pool.acquire(timeout=self.timeout):
                 pass
@@ -179,7 +186,8 @@ class PostgresStore:
                 yield conn
         except StoreError:
             raise
-        except asyncpg.IntegrityConstraintViolationError as exc:
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
+            # A duplicate, or a value the schema cannot hold (too long, NUL, out of range).
             raise StoreError(str(exc)) from None
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(f"the database is unavailable: {exc}") from None
@@ -767,18 +775,15 @@ async def _apply_reports(conn: Connection, reports: list[PresenceReport]) -> lis
             state.latest = interval
         outcomes.append(outcome)
 
-    if moved:
-        realms = sorted(moved)
-        await conn.execute(
-            "UPDATE presence_sequences s SET last_update_id = v.last_update_id "
-            "FROM unnest($1::int[], $2::bigint[]) AS v(realm_id, last_update_id) "
-            "WHERE s.realm_id = v.realm_id",
-            realms,
-            [sequences[r] for r in realms],
-        )
     if upserts:
+        # One statement: the realms' new sequence values (every write moved one) and the rows.
+        realms = sorted(moved)
         rows = list(upserts.values())
         await conn.execute(
+            "WITH sequences AS (UPDATE presence_sequences s "
+            "SET last_update_id = v.last_update_id "
+            "FROM unnest($6::int[], $7::bigint[]) AS v(realm_id, last_update_id) "
+            "WHERE s.realm_id = v.realm_id) "
             "INSERT INTO user_presence (user_id, realm_id, last_active_time, "
             "last_connected_time, last_update_id) "
             "SELECT * FROM unnest($1::int[], $2::int[], $3::float8[], $4::float8[], $5::bigint[]) "
@@ -791,6 +796,8 @@ async def _apply_reports(conn: Connection, reports: list[PresenceReport]) -> lis
             [row.last_active_time for _, row in rows],
             [row.last_connected_time for _, row in rows],
             [row.last_update_id for _, row in rows],
+            realms,
+            [sequences[r] for r in realms],
         )
     updates = [(i, iv) for state in intervals.values() for i, iv in state.updates.items()]
     if updates:
