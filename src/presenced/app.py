@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +25,7 @@ from starlette.types import Message, Receive, Scope, Send
 from presenced.api import (
     channels_views,
     events_views,
+    health_views,
     presence_views,
     server_views,
     settings_views,
@@ -40,6 +42,9 @@ from presenced.observability.requests import RequestRecorder
 from presenced.settings import Settings
 from presenced.store.base import Store
 from presenced.store.group_commit import GroupCommitter
+from presenced.web.docs import docs_routes
+
+logger = logging.getLogger("presenced")
 
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (CPython's default: 700)."""
@@ -71,6 +76,12 @@ def api_routes(server: Server) -> list[Route]:
         path("/users", GET=Method(users_views.get_users)),
         path("/users/{user_id}", GET=Method(users_views.get_user)),
     ]
+
+
+def operator_routes(server: Server) -> list[Route]:
+    """Routes outside /api/v1 (Zulip's too), for operators and load balancers."""
+    health = Method(health_views.health, public=True)
+    return [Route("/health", RestEndpoint(server, {"GET": health}))]
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -166,6 +177,17 @@ async def keep_house(server: Server) -> None:
         await server.rate_limiter.forget_idle()
 
 
+async def save_event_queues(server: Server) -> None:
+    """Save the queues for the next start; a store that fails here costs the queues (clients
+    re-register), never the shutdown."""
+    try:
+        saved = await server.events.save(server.store)
+    except Exception as exc:
+        logger.warning("could not save the event queues (clients will re-register): %s", exc)
+        return
+    logger.info("saved %d event queues for the next start", saved)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -200,6 +222,9 @@ def create_app(
             await server.store.migrate()
             await server.changes.start()
             await server.indexes.load_all()
+            loaded = await server.events.load(server.store)
+            if loaded:
+                logger.info("loaded %d event queues saved at the last shutdown", loaded)
             if tune_gc:
                 tune_garbage_collector()
             housekeeping = asyncio.create_task(keep_house(server))
@@ -210,16 +235,19 @@ def create_app(
                 housekeeping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await housekeeping
+                await server.events.shut_down()
                 await server.activity.close()
                 await server.changes.close()
+                await save_event_queues(server)
                 await server.events.close()
         finally:
             exposed.close()
             await server.store.close()
 
-    routes: list[BaseRoute] = [*api_routes(server)]
+    routes: list[BaseRoute] = [*operator_routes(server), *api_routes(server)]
     if settings.metrics_port == 0:
         routes.append(Route("/metrics", metrics_page, methods=["GET"]))
+    routes.extend(docs_routes(settings))
     app = PresencedApp(
         routes=routes,
         recorder=RequestRecorder(),

@@ -26,7 +26,7 @@ from presenced.store.base import (
     StoreError,
     User,
 )
-from presenced.store.factory import store_for
+from presenced.store.factory import redacted_url, store_for
 
 ROLES = {
     "owner": Role.OWNER,
@@ -123,7 +123,7 @@ def _user_json(user: User) -> dict[str, Any]:
 
 
 async def cmd_init(args: argparse.Namespace, store: Store, settings: Settings) -> None:
-    print(f"database schema is up to date ({settings.database_url})")
+    print(f"database schema is up to date ({redacted_url(settings.database_url)})")
 
 
 async def cmd_realm_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
@@ -323,7 +323,7 @@ async def cmd_key_revoke(args: argparse.Namespace, store: Store, settings: Setti
 async def cmd_zuliprc(args: argparse.Namespace, store: Store, settings: Settings) -> None:
     user = await _user(store, args)
     _, key = await _new_key(store, user, args.label)
-    site = args.site or realm_url(args.realm, settings.external_host, "http")
+    site = args.site or realm_url(args.realm, settings.external_host, settings.external_uri_scheme)
     print(f"[api]\nemail={user.delivery_email}\nkey={key}\nsite={site}")
 
 
@@ -464,25 +464,26 @@ async def _check_database(settings: Settings) -> None:
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> None:
-    import uvicorn
-
     from presenced.app import create_app
     from presenced.observability.logconfig import configure_logging
+    from presenced.serving import serve as run_server
 
     asyncio.run(_check_database(settings))
 
-    # Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
-    # off after a few seconds (clients reconnect, and their queues' events stay pending).
     # presenced writes the access log (presenced.access); uvicorn's own is off.
     configure_logging(settings.log_format, args.log_level)
-    uvicorn.run(
-        create_app(settings, tune_gc=True),
+    app = create_app(settings, tune_gc=True)
+    run_server(
+        app,
+        app.state.server.events.shut_down,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=settings.shutdown_timeout_secs,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 
