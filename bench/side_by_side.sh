@@ -76,6 +76,6 @@ for _ in $(seq "$ROUNDS"); do
   measure presenced-no-access-log $PY -m presenced serve --port "$PORT" --log-level warning
   measure granian env PYTHONPATH="$WORK" $PY -m granian --interface asgi --host 127.0.0.1 \
     --port "$PORT" --workers 1 --no-log granian_app:app
-  measure bare-starlette $PY -m uvicorn --app-dir "$ROOT/bench" bare_starlette:app \
+  measure bare-starlette $PY -m uvicorn --app-dir "$ROOT/bench" bare_app:app \
     --port "$PORT" --no-access-log --log-level warning
 done
