@@ -188,6 +188,7 @@ class RestEndpoint:
         except ClientDisconnectedError:
             raise
         except StoreUnavailableError as exc:
+            self.server.changes.store_failed(exc)
             logger.warning("503 for %s %s: %s", method, self.path or request.path, exc)
             response = json_error(ServiceUnavailableError())
         except Exception:
