@@ -150,7 +150,8 @@ def test_load_generator_sends_requests_to_each_server_in_turn(tmp_path: Path) ->
         assert result["phases"][0]["ok"] == 10
         assert result["phases"][0]["errors"] == {}
         served = [
-            log.read_text().count("POST /api/v1/users/me/presence HTTP/1.1") for log in group.logs
+            # presenced's access log (uvicorn's own is off): "... POST <route> <status> ..."
+            log.read_text().count("POST /api/v1/users/me/presence 200 ") for log in group.logs
         ]
         assert served == [5, 5]
 

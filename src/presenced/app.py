@@ -1,4 +1,9 @@
-"""The ASGI application: routes, lifespan (store open/close), JSON 404s."""
+"""The ASGI application: routes, lifespan (store open/close), JSON 404s.
+
+Zulip's REST routes take a lean path (``PresencedApp``): matched by exact path and served by
+their plain-ASGI endpoints without Starlette's middleware, request and response objects. Every
+other route (and any request the lean router does not match) goes through Starlette unchanged.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+from starlette.types import Message, Receive, Scope, Send
 
 from presenced.api import (
     channels_views,
@@ -25,11 +33,15 @@ from presenced.api import (
 )
 from presenced.api.endpoint import Method, RestEndpoint
 from presenced.api.responses import json_response
+from presenced.api.router import LeanRouter
 from presenced.clock import Clock, system_clock
 from presenced.core.backends import build_server
 from presenced.core.server import Server
+from presenced.observability import metrics
+from presenced.observability.requests import RequestRecorder
 from presenced.settings import Settings
 from presenced.store.base import Store
+from presenced.store.group_commit import GroupCommitter
 from presenced.web.docs import docs_routes
 
 logger = logging.getLogger("presenced")
@@ -42,7 +54,7 @@ def api_routes(server: Server) -> list[Route]:
     """Zulip's routes under /api/v1; order matters (``users/me/presence`` before the lookup)."""
 
     def path(route: str, **methods: Method) -> Route:
-        return Route("/api/v1" + route, RestEndpoint(server, methods))
+        return Route("/api/v1" + route, RestEndpoint(server, methods, "/api/v1" + route))
 
     return [
         path("/server_settings", GET=Method(server_views.server_settings, public=True)),
@@ -77,6 +89,73 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return json_response(
         {"result": "error", "msg": "Not Found", "code": "BAD_REQUEST"}, status_code=status
     )
+
+
+UNMATCHED = "<unmatched>"
+"""How logs and metrics name a request no route matched (never its raw path)."""
+
+
+class PresencedApp(Starlette):
+    """Starlette, with the lean path for Zulip's REST endpoints in front.
+
+    The lean path steps aside when middleware is added (``add_middleware``), so middleware
+    always sees every request. Requests Starlette serves are logged and counted here; the REST
+    endpoints report their own.
+    """
+
+    def __init__(self, *, routes: list[BaseRoute], recorder: RequestRecorder, **kwargs: Any):
+        super().__init__(routes=routes, **kwargs)
+        self.recorder = recorder
+        api = [r for r in routes if isinstance(r, Route) and isinstance(r.endpoint, RestEndpoint)]
+        for route in api:
+            assert isinstance(route.endpoint, RestEndpoint)
+            route.endpoint.observer = recorder
+        self.lean = LeanRouter(api)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if not self.user_middleware:
+            endpoint = self.lean.match(scope)
+            if endpoint is not None:
+                scope["app"] = self
+                await endpoint(scope, receive, send)
+                return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_and_note)
+        finally:
+            if not isinstance(scope.get("endpoint"), RestEndpoint):  # those report themselves
+                route = scope.get("route")
+                client = scope.get("client")
+                self.recorder.request_done(
+                    scope["method"],
+                    getattr(route, "path", UNMATCHED),
+                    status,
+                    time.perf_counter() - started,
+                    None,
+                    str(client[0]) if client else "",
+                )
+
+
+async def metrics_page(request: Request) -> Response:
+    """``GET /metrics`` (Prometheus text format), for allowed client addresses only."""
+    allow: metrics.AddressAllowList = request.app.state.metrics_allow
+    client = request.client.host if request.client else ""
+    if not allow.allows(client):
+        return json_response(
+            {"result": "error", "msg": "Access denied", "code": "UNAUTHORIZED"}, status_code=403
+        )
+    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
 
 def tune_garbage_collector() -> None:
@@ -123,10 +202,23 @@ def create_app(
     """
     server = build_server(settings, clock, store)
 
+    gauges = metrics.ServerGauges(
+        index_sizes=server.indexes.sizes,
+        # Queues this process holds (the in-process event system; 0 where queues live in Redis).
+        event_queues=lambda: int(getattr(server.events, "queue_count", 0)),
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await server.store.open()
+        GroupCommitter.observer = metrics.observe_commit
+        exposed = contextlib.ExitStack()
+        exposed.enter_context(metrics.SERVERS.tracking(gauges))
         try:
+            if settings.metrics_port:
+                exposed.enter_context(
+                    metrics.separate_port(settings.metrics_host, settings.metrics_port)
+                )
             await server.store.migrate()
             await server.changes.start()
             await server.indexes.load_all()
@@ -149,12 +241,19 @@ def create_app(
                 await save_event_queues(server)
                 await server.events.close()
         finally:
+            exposed.close()
             await server.store.close()
 
-    app = Starlette(
-        routes=[*operator_routes(server), *api_routes(server), *docs_routes(settings)],
+    routes: list[BaseRoute] = [*operator_routes(server), *api_routes(server)]
+    if settings.metrics_port == 0:
+        routes.append(Route("/metrics", metrics_page, methods=["GET"]))
+    routes.extend(docs_routes(settings))
+    app = PresencedApp(
+        routes=routes,
+        recorder=RequestRecorder(),
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )
     app.state.server = server
+    app.state.metrics_allow = metrics.parse_allow_list(settings.metrics_allow)
     return app

@@ -465,10 +465,13 @@ async def _check_database(settings: Settings) -> None:
 
 def serve(args: argparse.Namespace, settings: Settings) -> None:
     from presenced.app import create_app
+    from presenced.observability.logconfig import configure_logging
     from presenced.serving import serve as run_server
 
     asyncio.run(_check_database(settings))
 
+    # presenced writes the access log (presenced.access); uvicorn's own is off.
+    configure_logging(settings.log_format, args.log_level)
     app = create_app(settings, tune_gc=True)
     run_server(
         app,
@@ -476,6 +479,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=None,
+        access_log=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_secs,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

@@ -7,6 +7,7 @@ optional TOML file named by ``PRESENCED_CONFIG_FILE`` (keys are the lower-case n
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -50,6 +51,13 @@ class Settings:
     event_queue_heartbeat_secs: float = 45.0
     event_queue_idle_timeout_secs: int = 600
     event_queue_longpoll_timeout_secs: int = 90
+    # Observability: the access log's format (text or json lines); Prometheus metrics at
+    # /metrics for the listed client addresses (IPs or networks, comma-separated), or on a
+    # port of their own (metrics_port > 0, bound to metrics_host) instead.
+    log_format: str = "text"
+    metrics_allow: str = "127.0.0.0/8,::1"
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     # Several processes: Redis carries change notices, event queues and rate-limit counters.
     redis_url: str = ""
     redis_key_prefix: str = "presenced:"
@@ -112,6 +120,16 @@ class Settings:
             raise SettingsError("product_name must not be empty")
         if self.rate_limit_requests < 0 or self.rate_limit_window_secs <= 0:
             raise SettingsError("rate limit settings must be positive (requests 0 = off)")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"log_format must be text or json, not {self.log_format!r}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError("metrics_port must be between 0 (off) and 65535")
+        try:
+            for item in self.metrics_allow.split(","):
+                if item.strip():
+                    ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"metrics_allow: {exc}") from None
         return self
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 
-from starlette.requests import Request
-
 from presenced.api.errors import ApiError, UnauthorizedError
+from presenced.api.request import ApiRequest
 from presenced.core.server import Server
 from presenced.keys import has_api_key_format, hash_api_key
 from presenced.realms import subdomain_for_host
@@ -21,9 +21,13 @@ class Caller:
     realm: Realm
 
 
-def request_subdomain(request: Request, server: Server) -> str:
+_subdomain_for_host = functools.lru_cache(maxsize=1024)(subdomain_for_host)
+"""Clients send a handful of distinct hosts; the parse (a regex) runs once per host."""
+
+
+def request_subdomain(request: ApiRequest, server: Server) -> str:
     host = request.headers.get("host", "")
-    return subdomain_for_host(host, server.settings.external_host)
+    return _subdomain_for_host(host, server.settings.external_host)
 
 
 def basic_credentials(header: str) -> tuple[str, str]:
@@ -41,7 +45,7 @@ def basic_credentials(header: str) -> tuple[str, str]:
     return email, api_key
 
 
-async def authenticate(request: Request, server: Server) -> Caller:
+async def authenticate(request: ApiRequest, server: Server) -> Caller:
     header = request.headers.get("authorization")
     if header is None:
         raise UnauthorizedError("Not logged in: API authentication or user session required")

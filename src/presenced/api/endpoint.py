@@ -4,22 +4,35 @@ Routing comes before authentication, as in Zulip: a method the path does not ser
 with ``allowed_methods`` whoever asks. HEAD is served wherever GET is; OPTIONS answers 204 with
 an ``Allow`` header. Client errors become Zulip's error envelope; anything unexpected becomes a
 logged 500 with no traceback in the body.
+
+The endpoint is plain ASGI: it reads the scope directly (``ApiRequest``), writes pre-encoded
+headers (``ApiResponse``) and reports each finished request to an optional observer (access
+log, metrics) with the route template, never the raw path or any credential.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from presenced.api.auth import Caller, authenticate
-from presenced.api.errors import ApiError, RateLimitedError, ServiceUnavailableError
+from presenced.api.compression import accepts_gzip
+from presenced.api.errors import (
+    ApiError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+)
 from presenced.api.params import RequestParams, parse_form
-from presenced.api.responses import json_error, json_response
+from presenced.api.request import ApiRequest, ClientDisconnectedError
+from presenced.api.responses import ApiResponse, Headers, json_error, json_response
 from presenced.core.server import Server
 from presenced.ratelimit.base import RateLimitResult
 from presenced.store.base import Realm, StoreUnavailableError, User
@@ -28,14 +41,16 @@ logger = logging.getLogger("presenced.api")
 
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
-NEVER_CACHE = {"Cache-Control": "max-age=0, no-cache, no-store, must-revalidate, private"}
+NEVER_CACHE = (b"cache-control", b"max-age=0, no-cache, no-store, must-revalidate, private")
+CLIENT_CLOSED = 499
+"""The status recorded (never sent) for a client that went away mid-request (nginx's)."""
 
 
 @dataclass
 class Call:
     """One request as a handler sees it."""
 
-    request: Request
+    request: ApiRequest
     server: Server
     params: RequestParams
     caller: Caller | None
@@ -61,60 +76,144 @@ class Method:
     """True: no authentication (Zulip's server_settings ignores credentials entirely)."""
 
 
+class RequestObserver(Protocol):
+    """Told of every finished request (the access log and metrics)."""
+
+    def request_done(
+        self,
+        method: str,
+        endpoint: str,
+        status: int,
+        seconds: float,
+        caller: Caller | None,
+        client: str,
+    ) -> None: ...
+
+    def rate_limited(self) -> None: ...
+
+    def auth_failed(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Outcome:
+    response: ApiResponse
+    headers: Headers
+    caller: Caller | None
+
+
 class RestEndpoint:
-    def __init__(self, server: Server, methods: dict[str, Method]) -> None:
+    def __init__(self, server: Server, methods: dict[str, Method], path: str = "") -> None:
         self.server = server
         self.methods = methods
+        self.path = path
+        """The route template, as logs and metrics name the endpoint."""
+        self.observer: RequestObserver | None = None
         allowed: list[str] = []
         for name in methods:
             allowed.append(name)
             if name == "GET":
                 allowed.append("HEAD")
         self.allowed = allowed
+        self._options_allow = (b"allow", ", ".join(sorted(allowed)).encode())
+        self._allow = {"Allow": ", ".join(allowed)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        response = await self.respond(request)
-        await response(scope, receive, send)
+        started = time.perf_counter()
+        request = ApiRequest(scope, receive)
+        try:
+            outcome = await self._respond(request)
+        except ClientDisconnectedError:
+            self._done(request, CLIENT_CLOSED, started, None)
+            return
+        accept = request.headers.get("accept-encoding")
+        status = await outcome.response.send_to(
+            send, accept is not None and accepts_gzip(accept), outcome.headers
+        )
+        self._done(request, status, started, outcome.caller)
 
-    async def respond(self, request: Request) -> Response:
+    def _done(
+        self, request: ApiRequest, status: int, started: float, caller: Caller | None
+    ) -> None:
+        if self.observer is not None:
+            self.observer.request_done(
+                request.method,
+                self.path or request.path,
+                status,
+                time.perf_counter() - started,
+                caller,
+                request.client_host,
+            )
+
+    async def respond(self, request: Request | ApiRequest) -> ApiResponse:
+        """The response to ``request``, its headers included (for callers outside ASGI)."""
+        if isinstance(request, Request):
+            request = ApiRequest(request.scope, request.receive)
+        outcome = await self._respond(request)
+        outcome.response.extra_headers.extend(outcome.headers)
+        return outcome.response
+
+    async def _respond(self, request: ApiRequest) -> _Outcome:
         method = request.method
         if method == "OPTIONS":
-            return Response(status_code=204, headers={"Allow": ", ".join(sorted(self.allowed))})
+            options = ApiResponse(status_code=204, headers=[self._options_allow], content_type=None)
+            return _Outcome(options, [NEVER_CACHE], None)
         spec = self.methods.get("GET" if method == "HEAD" else method)
         if spec is None:
-            return json_response(
+            response = json_response(
                 {"result": "error", "msg": "Method Not Allowed", "allowed_methods": self.allowed},
                 405,
-                {"Allow": ", ".join(self.allowed)},
+                self._allow,
             )
+            return _Outcome(response, [NEVER_CACHE], None)
+        headers: Headers = [NEVER_CACHE]
         limit: RateLimitResult | None = None
+        caller = None
         try:
             caller = None if spec.public else await authenticate(request, self.server)
             if caller is not None and self.server.rate_limiter.enabled:
                 limit = await self.server.rate_limiter.hit(caller.user.id)
+                headers.extend(limit.encoded_headers(self.server.rate_limiter.limit))
                 if not limit.allowed:
                     raise RateLimitedError(round(limit.retry_after, 3))
             params = RequestParams(request.query_params, await _form_body(request))
-            response = await spec.handler(Call(request, self.server, params, caller))
+            answer = await spec.handler(Call(request, self.server, params, caller))
+            response = answer if isinstance(answer, ApiResponse) else _adapt(answer)
         except ApiError as error:
+            if self.observer is not None:
+                if isinstance(error, UnauthorizedError):
+                    self.observer.auth_failed()
+                elif isinstance(error, RateLimitedError):
+                    self.observer.rate_limited()
             response = json_error(error)
+        except ClientDisconnectedError:
+            raise
         except StoreUnavailableError as exc:
             self.server.changes.store_failed(exc)
-            logger.warning("503 for %s %s: %s", method, request.url.path, exc)
+            logger.warning("503 for %s %s: %s", method, self.path or request.path, exc)
             response = json_error(ServiceUnavailableError())
         except Exception:
-            logger.exception("error serving %s %s", method, request.url.path)
+            logger.exception("error serving %s %s", method, self.path or request.path)
             response = json_response(
                 {"result": "error", "msg": "Internal server error", "code": "BAD_REQUEST"}, 500
             )
-        if limit is not None:
-            response.headers.update(limit.headers(self.server.rate_limiter.limit))
-        response.headers.update(NEVER_CACHE)
-        return response
+        return _Outcome(response, headers, caller)
 
 
-async def _form_body(request: Request) -> dict[str, str]:
+def _adapt(response: Response) -> ApiResponse:
+    """A plain Starlette response from a handler, as an ``ApiResponse``."""
+    content_type = None
+    headers: Headers = []
+    for name, value in response.raw_headers:
+        if name == b"content-type":
+            content_type = (name, value)
+        elif name != b"content-length":
+            headers.append((name, value))
+    return ApiResponse(
+        bytes(response.body), response.status_code, headers, content_type=content_type
+    )
+
+
+async def _form_body(request: ApiRequest) -> dict[str, str]:
     """Form fields of a urlencoded or multipart body (as Django parses them); else none."""
     if request.method in ("GET", "HEAD"):
         return {}
@@ -123,8 +222,9 @@ async def _form_body(request: Request) -> dict[str, str]:
         return parse_form(await request.body())
     if content_type == MULTIPART:
         try:
-            form = await request.form()
+            return await request.form()
+        except ClientDisconnectedError:
+            raise
         except Exception:
             raise ApiError("Malformed multipart/form-data request body") from None
-        return {name: value for name, value in form.items() if isinstance(value, str)}
     return {}

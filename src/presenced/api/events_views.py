@@ -14,6 +14,7 @@ from presenced.core.register import fetch_initial_state
 from presenced.events.base import BadEventQueueError, EventsUnavailableError
 from presenced.events.formats import PresenceFormat
 from presenced.events.queue import EventIdError
+from presenced.observability import metrics
 from presenced.presence.read import HistoryWindowError, window_start
 
 EVENTS_UNAVAILABLE = "Event queues are unavailable right now; try again shortly."
@@ -165,15 +166,17 @@ async def get_events(call: Call) -> Response:
         await server.directory.access(realm)
 
     try:
-        delivery = await server.events.get_events(
-            queue_id, call.user.id, last_event_id, dont_block, load_access_rules
-        )
+        with metrics.PARKED_POLLS.track_inprogress():
+            delivery = await server.events.get_events(
+                queue_id, call.user.id, last_event_id, dont_block, load_access_rules
+            )
     except BadEventQueueError as error:
         raise BadEventQueueIdError(error.queue_id) from None
     except EventsUnavailableError:
         raise ServiceUnavailableError(EVENTS_UNAVAILABLE) from None
     except EventIdError as error:
         raise ApiError(str(error)) from None
+    metrics.EVENTS_DELIVERED.inc(len(delivery.events))
     if delivery.waited:
         return json_success({"events": delivery.events, "queue_id": queue_id})
     return json_success({"events": delivery.events}, ignored_parameters=params.ignored())

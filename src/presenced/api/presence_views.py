@@ -11,6 +11,7 @@ from presenced.api.errors import ApiError
 from presenced.api.responses import json_success
 from presenced.api.settings_views import refuse_bots
 from presenced.core import actions
+from presenced.observability import metrics
 from presenced.presence import formats
 from presenced.presence.read import HistoryWindowError, window_start
 from presenced.store.base import User
@@ -42,7 +43,8 @@ async def update_presence(call: Call) -> Response:
         except HistoryWindowError:
             raise ApiError("Invalid history_limit_days") from None
 
-    await actions.record_report(
+    metrics.PRESENCE_REPORTS.inc()
+    outcome = await actions.record_report(
         call.server,
         call.user,
         call.realm,
@@ -50,6 +52,8 @@ async def update_presence(call: Call) -> Response:
         new_user_input=new_user_input,
         now=clock(),
     )
+    if outcome.written:
+        metrics.PRESENCE_WRITES.inc()
     if ping_only:
         return json_success(ignored_parameters=params.ignored())
     server_timestamp = clock()

@@ -11,7 +11,7 @@ from presenced.api import openapi
 from presenced.api.auth import request_subdomain
 from presenced.api.endpoint import Call
 from presenced.api.errors import ApiError
-from presenced.api.responses import json_success
+from presenced.api.responses import ApiResponse, json_success
 from presenced.realms import ROOT_SUBDOMAIN, realm_url
 
 AUTHENTICATION_METHODS = (
@@ -37,7 +37,7 @@ async def server_settings(call: Call) -> Response:
     realm = await server.store.get_realm_by_subdomain(subdomain)
     if realm is None and subdomain != ROOT_SUBDOMAIN:
         raise ApiError("Invalid subdomain")
-    url = realm_url(subdomain, server.settings.external_host, call.request.url.scheme)
+    url = realm_url(subdomain, server.settings.external_host, call.request.scheme)
     data: dict[str, Any] = {
         # presenced has no login flow: keys come from the operator (``presenced user create``).
         "authentication_methods": dict.fromkeys(AUTHENTICATION_METHODS, False),
@@ -59,4 +59,4 @@ async def server_settings(call: Call) -> Response:
 
 
 async def openapi_document(call: Call) -> Response:
-    return Response(openapi.document_json(), media_type="application/json")
+    return ApiResponse(openapi.document_json())

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import orjson
-
 from presenced.core.server import Server
 from presenced.events.changes import PresenceChange, UserSettingsChange, UserStatusChange
 from presenced.presence import read, rules
+from presenced.presence.blocks import JoinedJson
 from presenced.store.base import (
     PresenceOutcome,
     PresenceReport,
@@ -23,13 +22,13 @@ from presenced.store.base import (
     UserStatus,
 )
 
-EMPTY = orjson.Fragment(b"{}")
+EMPTY = JoinedJson([b"{}"])
 
 
 @dataclass(frozen=True, slots=True)
 class RealmPresence:
-    presences: orjson.Fragment
-    """Pre-encoded JSON; orjson embeds it as it is."""
+    presences: JoinedJson
+    """Pre-encoded JSON in pieces; the response encoder splices it in (compressed blocks too)."""
     last_update_id: int
 
 
@@ -130,9 +129,7 @@ async def realm_presence(
         found = index.changed_since(cursor, slim, only)
     else:
         found = index.connected_since(since, days, cursor, slim, only)
-    return RealmPresence(
-        orjson.Fragment(found.presences), read.last_update_id(found.last_update_id, cursor)
-    )
+    return RealmPresence(found.joined, read.last_update_id(found.last_update_id, cursor))
 
 
 def _backdate(current: PresenceTimes | None, *, before: float, date_joined: float) -> PresenceWrite:

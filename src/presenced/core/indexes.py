@@ -66,6 +66,10 @@ class PresenceIndexes:
             index.synced_upto = max(index.synced_upto, sequence)
         return index
 
+    def sizes(self) -> dict[int, int]:
+        """Presence entries per indexed realm (for metrics)."""
+        return {realm_id: len(state.index) for realm_id, state in self._indexes.items()}
+
     async def _reconcile(self, realm_id: int, state: _RealmState) -> None:
         """After a directory change: drop users no longer active humans, and load the rows of
         users who became active again (a plain rebuild would cost a read of the whole realm

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from presenced.presence import formats
+from presenced.presence.blocks import Block, JoinedJson, Piece
 
 
 @dataclass(slots=True)
@@ -50,12 +51,24 @@ def make_entry(
     )
 
 
-@dataclass(frozen=True, slots=True)
 class IndexRead:
-    presences: bytes
-    """The ``presences`` object, encoded."""
-    last_update_id: int | None
-    """The newest update id among the entries returned; None if there were none."""
+    """A read's ``presences`` object (as pieces: cached blocks keep their compressed form) and
+    the newest update id among the entries returned (None if there were none)."""
+
+    __slots__ = ("joined", "last_update_id")
+
+    def __init__(self, pieces: list[Piece], last_update_id: int | None) -> None:
+        self.joined = JoinedJson(pieces)
+        self.last_update_id = last_update_id
+
+    @property
+    def presences(self) -> bytes:
+        """The ``presences`` object, encoded."""
+        return self.joined.encoded
+
+
+def _object(fragments: list[bytes], newest: int | None) -> IndexRead:
+    return IndexRead([b"{" + b",".join(fragments) + b"}"], newest)
 
 
 @dataclass(slots=True)
@@ -70,8 +83,8 @@ class _FullRead:
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
-    modern: bytes
-    legacy: bytes
+    modern: Block
+    legacy: Block
     newest: int | None
 
 
@@ -163,7 +176,7 @@ class RealmIndex:
             modern, newest = self._live(items, True, None)
             legacy, _ = self._live(items, False, None)
             segment = self._segments[number] = _Segment(
-                b",".join(modern), b",".join(legacy), newest
+                Block(b",".join(modern)), Block(b",".join(legacy)), newest
             )
         return segment
 
@@ -174,27 +187,31 @@ class RealmIndex:
         start = bisect.bisect_right(self._order, (cursor, 1 << 62))
         size = self._segment_size
         if only is not None:
-            fragments, newest = self._live(self._order[start:], slim, only)
-            return IndexRead(b"{" + b",".join(fragments) + b"}", newest)
+            return _object(*self._live(self._order[start:], slim, only))
         # The partial block the cursor falls in, item by item; then whole cached blocks; then
         # the last block, still filling, item by item.
         first_full = -(-start // size)
         last_full = len(self._order) // size
         if first_full >= last_full:
-            fragments, newest = self._live(self._order[start:], slim, None)
-            return IndexRead(b"{" + b",".join(fragments) + b"}", newest)
-        parts, newest = self._live(self._order[start : first_full * size], slim, None)
+            return _object(*self._live(self._order[start:], slim, None))
+        head, newest = self._live(self._order[start : first_full * size], slim, None)
+        pieces: list[Piece] = [b"{" + b",".join(head)]
+        separate = bool(head)
         for number in range(first_full, last_full):
             segment = self._segment(number)
-            joined = segment.modern if slim else segment.legacy
-            if joined:
-                parts.append(joined)
+            block = segment.modern if slim else segment.legacy
+            if block.raw:
+                if separate:
+                    pieces.append(b",")
+                pieces.append(block)
+                separate = True
                 newest = segment.newest
         tail, tail_newest = self._live(self._order[last_full * size :], slim, None)
         if tail:
-            parts.extend(tail)
+            pieces.append((b"," if separate else b"") + b",".join(tail))
             newest = tail_newest
-        return IndexRead(b"{" + b",".join(parts) + b"}", newest)
+        pieces.append(b"}")
+        return IndexRead(pieces, newest)
 
     def connected_since(
         self,
@@ -230,7 +247,8 @@ class RealmIndex:
             fragments.append(entry.modern if slim else entry.legacy)
             newest = entry.update_id if newest is None else max(newest, entry.update_id)
             oldest = min(oldest, connected)
-        read = IndexRead(b"{" + b",".join(fragments) + b"}", newest)
+        # One block: a repeated first fetch also reuses its compressed form.
+        read = IndexRead([Block(b"{" + b",".join(fragments) + b"}")], newest)
         if only is None:
             self._full_reads[key] = _FullRead(self.version, slim, since, cursor, oldest, read)
         return read

@@ -23,6 +23,14 @@ class RateLimitResult:
             "X-RateLimit-Reset": str(int(self.reset_at)),
         }
 
+    def encoded_headers(self, limit: int) -> list[tuple[bytes, bytes]]:
+        """The same headers, as ASGI sends them."""
+        return [
+            (b"x-ratelimit-limit", b"%d" % limit),
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % int(self.reset_at)),
+        ]
+
 
 class RateLimiter(Protocol):
     """A sliding window: a request is allowed while fewer than ``limit`` requests by the same

@@ -11,8 +11,9 @@ for the same timeout again, once per report).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from presenced.store.base import StoreUnavailableError
 
@@ -25,6 +26,9 @@ rolled back) if the transaction fails."""
 
 
 class GroupCommitter(Generic[Item, Outcome]):
+    observer: ClassVar[Callable[[int, float], None] | None] = None
+    """Told (batch size, seconds) after each batch commits (the metrics hook), if set."""
+
     def __init__(self, commit: CommitBatch[Item, Outcome]) -> None:
         self._commit = commit
         self._pending: list[tuple[Item, asyncio.Future[Outcome]]] = []
@@ -46,7 +50,10 @@ class GroupCommitter(Generic[Item, Outcome]):
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
+            started = time.perf_counter()
             outcomes = await self._commit_isolating([item for item, _ in batch])
+            if GroupCommitter.observer is not None:
+                GroupCommitter.observer(len(batch), time.perf_counter() - started)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():  # the caller went away (a cancelled request)
                     continue
