@@ -32,6 +32,7 @@ from presenced.store.base import (
     Role,
     User,
 )
+from redis_support import REDIS_URL, redis_prefix
 
 T = TypeVar("T")
 
@@ -241,11 +242,29 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(environ={}, **values)
 
 
+BACKENDS = ["embedded", "redis"]
+
+
 @pytest.fixture
-def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+def harness_backends(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """Settings that choose the harness's backends: embedded, unless a module or test
+    parametrises this fixture indirectly over ``BACKENDS``; ``"redis"`` adds the machine's
+    Redis under a key prefix of the test's own, whose keys are deleted afterwards."""
+    if getattr(request, "param", "embedded") == "redis":
+        with redis_prefix() as prefix:
+            yield {"redis_url": REDIS_URL, "redis_key_prefix": prefix}
+    else:
+        yield {}
+
+
+@pytest.fixture
+def make_harness(
+    tmp_path: Path, harness_backends: dict[str, Any]
+) -> Iterator[Callable[..., Harness]]:
     clients: list[TestClient] = []
 
     def make(**overrides: Any) -> Harness:
+        overrides = {**harness_backends, **overrides}
         settings = make_settings(tmp_path / f"h{len(clients)}", **overrides)
         (tmp_path / f"h{len(clients)}").mkdir()
         clock = FakeClock()

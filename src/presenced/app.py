@@ -26,7 +26,7 @@ from presenced.api.responses import json_response
 from presenced.clock import Clock, system_clock
 from presenced.core.backends import build_server
 from presenced.core.server import Server
-from presenced.settings import Settings
+from presenced.settings import Settings, load_settings
 from presenced.store.base import Store
 
 GC_YOUNG_THRESHOLD = 20_000
@@ -129,3 +129,9 @@ def create_app(
     )
     app.state.server = server
     return app
+
+
+def from_environment() -> Starlette:
+    """The app for the settings in the environment (``serve --workers N``: uvicorn calls this
+    factory in each worker process)."""
+    return create_app(load_settings(), tune_gc=True)
