@@ -43,12 +43,13 @@ def redis_env() -> Iterator[dict[str, str]]:
 
 @contextlib.contextmanager
 def server_pair(workdir: Path, env: dict[str, str]) -> Iterator[tuple[LiveServer, LiveServer]]:
-    """Two processes on one database and one Redis; the realm exists."""
+    """Two processes on one database and one Redis; the realm exists (made if need be)."""
     env = {"PRESENCED_EVENT_QUEUE_HEARTBEAT_SECS": "30", **env}
-    (workdir / "a").mkdir()
+    (workdir / "a").mkdir(parents=True)
     (workdir / "b").mkdir()
     with live_server(workdir / "a", env) as first, live_server(workdir / "b", env) as second:
-        first.cli("realm", "create", "--name", "Zulip Dev")
+        if "Zulip Dev" not in first.cli("realm", "list"):
+            first.cli("realm", "create", "--name", "Zulip Dev")
         yield first, second
 
 
@@ -368,3 +369,22 @@ def test_serve_workers_on_one_port(
             ]
             realm = ok(call(server, "GET", "/api/v1/realm/presence", othello))
             assert "hamlet@zulip.com" in realm["presences"]
+
+
+def test_queues_survive_a_restart_of_every_process(
+    tmp_path: Path, shared_database_url: str, redis_env: dict[str, str]
+) -> None:
+    env = {"PRESENCED_DATABASE_URL": shared_database_url, **redis_env}
+    with server_pair(tmp_path / "before", env) as (a, b):
+        hamlet, othello = account(a, "hamlet@zulip.com"), account(a, "othello@zulip.com")
+        queue = register(a, othello)
+        ok(call(b, "POST", PRESENCE, hamlet, status="active"))
+    # Every process is gone; new ones on the same database and Redis answer the old queue.
+    with server_pair(tmp_path / "after", env) as (c, d):
+        assert [e["email"] for e in pending(d, othello, queue["queue_id"])] == ["hamlet@zulip.com"]
+        iago = account(c, "iago@zulip.com")
+        ok(call(c, "POST", PRESENCE, iago, status="active"))
+        assert [e["email"] for e in pending(d, othello, queue["queue_id"])] == [
+            "hamlet@zulip.com",
+            "iago@zulip.com",
+        ]

@@ -1,8 +1,11 @@
 """Change notices over Redis pub/sub: one channel under the key prefix, shared by every process.
 
-Publishing never waits on the network: notices are coalesced (per realm, the highest sequence;
-directory changes into one flag) and a background task sends them, one message per batch. Each
-process ignores its own messages. After an outage, the listener resubscribes and asks for one
+Publishing never waits on the network for long: notices are coalesced (per realm, the highest
+sequence; directory changes into one flag) and a background task sends them, one message per
+batch. The publisher waits for its batch to be sent, but at most ``SEND_WAIT_SECS``, so that a
+client whose next request goes to another process (a round-robin balancer) usually finds its
+change there already; past that, the periodic check covers it. Each process ignores its own
+messages. After an outage, the listener resubscribes and asks for one
 store check (``resync``), so a notice lost meanwhile is a delay, not a loss; the tracker's
 periodic check covers the outage itself.
 """
@@ -24,6 +27,7 @@ from presenced.redislink import RedisError, RedisLink, ThrottledWarning
 logger = logging.getLogger("presenced.feed")
 
 RECONNECT_SECS = 0.5
+SEND_WAIT_SECS = 0.1
 FLUSH_TIMEOUT_SECS = 2.0
 
 
@@ -38,6 +42,7 @@ class RedisChangeFeed:
         self._sequences: dict[int, int] = {}
         self._directory = False
         self._wanted = asyncio.Event()
+        self._batch_sent: asyncio.Future[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._warn = ThrottledWarning(logger)
@@ -54,7 +59,13 @@ class RedisChangeFeed:
             self._directory = True
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_forever())
+        if self._batch_sent is None:
+            self._batch_sent = asyncio.get_running_loop().create_future()
+        sent = self._batch_sent
         self._wanted.set()
+        if self.link.available:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(sent), SEND_WAIT_SECS)
 
     async def close(self) -> None:
         for task in (self._sender, self._listener):
@@ -83,7 +94,14 @@ class RedisChangeFeed:
         return orjson.dumps(message)
 
     async def _send_pending(self) -> None:
-        message = self._take_batch()
+        sent, self._batch_sent = self._batch_sent, None
+        try:
+            await self._send(self._take_batch())
+        finally:
+            if sent is not None and not sent.done():
+                sent.set_result(None)
+
+    async def _send(self, message: bytes | None) -> None:
         if message is None:
             return
         if not self.link.available:
