@@ -408,3 +408,24 @@ def test_queue_lifespan_is_at_least_the_default(fast: Harness) -> None:
     assert pending(fast, othello, short) == []
     fast.clock.advance(301)
     assert fast.run(_expire, fast) == 1
+
+
+def test_a_parked_poll_ignores_changes_not_for_it(make_harness: Callable[..., Harness]) -> None:
+    """Another user's settings change does not answer a parked poll; a presence change does."""
+    import threading
+
+    harness = make_harness(event_queue_heartbeat_secs=30)
+    hamlet, othello = harness.account("hamlet@zulip.com"), harness.account("othello@zulip.com")
+    queue = register(harness, othello)
+    result: list[list[dict[str, Any]]] = []
+    poller = threading.Thread(target=lambda: result.append(events(harness, othello, queue)))
+    poller.start()
+    try:
+        change = UserSettingsChange(hamlet.id, "presence_enabled", True)
+        harness.run(_publish, harness, hamlet.user.realm_id, change)
+        poller.join(timeout=0.5)
+        assert poller.is_alive()
+    finally:
+        harness.presence(hamlet, "active", ping_only=True)
+        poller.join(timeout=20)
+    assert [(e["type"], e["user_id"]) for e in result[0]] == [("presence", hamlet.id)]

@@ -137,6 +137,10 @@ async def cmd_init(args: argparse.Namespace, store: Store, settings: Settings) -
     print(f"database schema is up to date ({settings.database_url})")
 
 
+async def cmd_schema_only(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    """Nothing beyond what ``_run`` does for a command without ``needs_schema``: migrate."""
+
+
 async def cmd_realm_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
     subdomain = args.subdomain.lower()
     if subdomain and not all(c.isalnum() or c == "-" for c in subdomain):
@@ -358,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="processes serving the port (more than 1 needs PostgreSQL and Redis)",
     )
-    serve.set_defaults(func=None)
+    serve.set_defaults(func=None, needs_schema=False)
 
     realm = sub.add_parser("realm", help="organizations").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -504,7 +508,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     if args.workers == 1:
         uvicorn.run(create_app(settings, tune_gc=True), **options)
     else:
-        # Each worker process builds its own app from the same environment.
+        # The schema once, here, rather than by every worker at once; then each worker
+        # builds its own app from the same environment.
+        asyncio.run(_run(cmd_schema_only, args, settings))
         uvicorn.run("presenced.app:from_environment", factory=True, workers=args.workers, **options)
 
 

@@ -19,6 +19,7 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,9 @@ client that polls again at once costs no change to the set."""
 WRITE_ATTEMPTS = 20
 
 Entry = tuple[str, dict[bytes, bytes]]
+Recent = tuple[str, Change | None, str | None]
+"""An entry the reader brought: its id, the change, or the id of a deleted queue."""
+RECENT_ENTRIES = 512
 
 
 def _stream_id(text: str) -> tuple[int, int]:
@@ -83,6 +87,27 @@ class _Realm:
     last_id: str | None = None
     """None: not in the reader's set."""
     idle_since: float = 0.0
+    recent: deque[Recent] = field(default_factory=lambda: deque(maxlen=RECENT_ENTRIES))
+    """The entries the reader brought last, decoded once for every parked poll."""
+    forgotten: str | None = None
+    """The newest id not in ``recent`` (entries up to it are unknown here)."""
+
+    def bring(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        for raw_id, fields in entries:
+            if len(self.recent) == self.recent.maxlen:
+                self.forgotten = self.recent[0][0]
+            entry_id = raw_id.decode()
+            data = fields.get(b"c")
+            dropped = fields.get(b"d")
+            self.recent.append(
+                (
+                    entry_id,
+                    None if data is None else decode_change(data),
+                    None if dropped is None else dropped.decode(),
+                )
+            )
+        self.last_id = self.recent[-1][0]
+        self.wake()
 
     def wake(self) -> None:
         wakeup, self.wakeup = self.wakeup, asyncio.Event()
@@ -280,13 +305,14 @@ class RedisEventSystem:
         realm.parked += 1
         try:
             await self._track(queue.realm_id, realm, snapshot.cursor)
-            # Each wait is on the wakeup taken before the read it follows, so a change that
+            # Each wait is on the wakeup taken before the check it follows, so a change that
             # arrives during a read is never slept through. Before the first one, the reader
             # may already have passed entries the first read did not see.
             wakeup = realm.wakeup
-            read_now = self._reader_ahead(realm, snapshot.cursor)
+            seen = snapshot.cursor
+            read_now = False
             while True:
-                if not read_now:
+                if not read_now and not self._reader_ahead(realm, seen):
                     try:
                         async with asyncio.timeout_at(deadline):
                             await wakeup.wait()
@@ -295,8 +321,16 @@ class RedisEventSystem:
                 wakeup = realm.wakeup
                 if prepare is not None:
                     await prepare()
+                if not read_now:
+                    # What the reader brought is usually enough to tell that none of it is
+                    # for this queue (another user's settings, a user it may not see): then
+                    # no Redis call, and back to waiting.
+                    concerned, seen = self._concerns(realm, queue, seen)
+                    if not concerned:
+                        continue
                 snapshot = await self._read(queue.queue_id, queue.user_id)
                 read_now = self._absorb(snapshot) and not await self._save(snapshot)
+                seen = snapshot.cursor
                 if read_now:
                     continue  # another process wrote the queue first: read it again
                 if snapshot.queue.pending:
@@ -329,7 +363,8 @@ class RedisEventSystem:
             self._reader = asyncio.create_task(self._read_forever())
         if realm.last_id is not None:
             return
-        realm.last_id = cursor
+        realm.last_id = realm.forgotten = cursor
+        realm.recent.clear()
         self._tracking_changed.set()
         if self._reading:  # interrupt its blocking read, which does not cover this realm
             try:
@@ -343,6 +378,23 @@ class RedisEventSystem:
     @staticmethod
     def _reader_ahead(realm: _Realm, cursor: str) -> bool:
         return realm.last_id is not None and _stream_id(realm.last_id) > _stream_id(cursor)
+
+    def _concerns(self, realm: _Realm, queue: EventQueue, seen: str) -> tuple[bool, str]:
+        """Whether the entries the reader brought past ``seen`` may matter to the queue (True
+        when unsure), and how far that answer goes."""
+        after = _stream_id(seen)
+        if realm.forgotten is None or _stream_id(realm.forgotten) > after:
+            return True, seen  # entries past ``seen`` may not be in ``recent``
+        last = seen
+        for entry_id, change, dropped in realm.recent:
+            if _stream_id(entry_id) <= after:
+                continue
+            if dropped == queue.queue_id:
+                return True, seen
+            if change is not None and queue.wants(change) and self.visible(queue, change):
+                return True, seen
+            last = entry_id
+        return False, last
 
     def _forget_idle_realms(self) -> None:
         cutoff = time.monotonic() - TRACK_GRACE_SECS
@@ -387,8 +439,7 @@ class RedisEventSystem:
                     continue
                 tracked = self._realms.get(int(name.rsplit(":", 1)[1]))
                 if tracked is not None and tracked.last_id is not None:
-                    tracked.last_id = last
-                    tracked.wake()
+                    tracked.bring(entries)
 
     # Housekeeping
 
