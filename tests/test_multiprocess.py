@@ -278,7 +278,9 @@ def test_redis_stopping_and_returning(tmp_path: Path, shared_database_url: str) 
             for server in (a, b):
                 log = server.log()
                 assert "Traceback" not in log, log
-            assert "rate limiting is failing open" in a.log() + b.log()
+            # Warned, but not once per request (a dozen went through unchecked).
+            warnings = [s.log().count("rate limiting is failing open") for s in (a, b)]
+            assert sum(warnings) >= 1 and max(warnings) <= 2, warnings
 
 
 def _while_redis_is_down(
