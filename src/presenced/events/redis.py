@@ -63,6 +63,22 @@ Recent = tuple[str, Change | None, str | None]
 RECENT_ENTRIES = 512
 
 
+_malformed_warning = ThrottledWarning(logger)
+
+
+def _change(fields: dict[bytes, bytes]) -> Change | None:
+    """The change a log entry holds; None for a queue-deleted marker or a malformed entry
+    (which every reader then skips alike)."""
+    data = fields.get(b"c")
+    if data is None:
+        return None
+    try:
+        return decode_change(data)
+    except (ValueError, TypeError, IndexError):
+        _malformed_warning("skipped a malformed event log entry: %r", data[:200])
+        return None
+
+
 def _stream_id(text: str) -> tuple[int, int]:
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
@@ -97,14 +113,9 @@ class _Realm:
             if len(self.recent) == self.recent.maxlen:
                 self.forgotten = self.recent[0][0]
             entry_id = raw_id.decode()
-            data = fields.get(b"c")
             dropped = fields.get(b"d")
             self.recent.append(
-                (
-                    entry_id,
-                    None if data is None else decode_change(data),
-                    None if dropped is None else dropped.decode(),
-                )
+                (entry_id, _change(fields), None if dropped is None else dropped.decode())
             )
         self.last_id = self.recent[-1][0]
         self.wake()
@@ -186,7 +197,7 @@ class RedisEventSystem:
         """Turn the entries past the cursor into events; whether the cursor moved."""
         if not snapshot.entries:
             return False
-        changes = [decode_change(fields[b"c"]) for _, fields in snapshot.entries if b"c" in fields]
+        changes = [c for _, fields in snapshot.entries if (c := _change(fields)) is not None]
         snapshot.queue.absorb(changes, self.visible, self.settings.activity_offset_secs)
         snapshot.cursor = snapshot.entries[-1][0]
         snapshot.entries = []
@@ -359,7 +370,7 @@ class RedisEventSystem:
 
     async def _track(self, realm_id: int, realm: _Realm, cursor: str) -> None:
         """Make sure the reader follows the realm's stream (from ``cursor`` if it did not)."""
-        if self._reader is None:
+        if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read_forever())
         if realm.last_id is not None:
             return
@@ -429,17 +440,24 @@ class RedisEventSystem:
                 continue
             finally:
                 self._reading = False
-            for stream, entries in reply or []:
-                if not entries:
-                    continue
-                name = stream.decode()
-                last = entries[-1][0].decode()
-                if name == self._wake_key:
-                    self._wake_last = last
-                    continue
-                tracked = self._realms.get(int(name.rsplit(":", 1)[1]))
-                if tracked is not None and tracked.last_id is not None:
-                    tracked.bring(entries)
+            try:
+                self._bring(reply or [])
+            except Exception as exc:  # a malformed entry: the polls read their queues anyway
+                logger.warning("event reader could not decode what it read: %r", exc)
+                for realm in self._realms.values():
+                    realm.wake()
+
+    def _bring(self, reply: list[Any]) -> None:
+        for stream, entries in reply:
+            if not entries:
+                continue
+            name = stream.decode()
+            if name == self._wake_key:
+                self._wake_last = entries[-1][0].decode()
+                continue
+            tracked = self._realms.get(int(name.rsplit(":", 1)[1]))
+            if tracked is not None and tracked.last_id is not None:
+                tracked.bring(entries)
 
     # Housekeeping
 
