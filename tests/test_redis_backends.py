@@ -1,0 +1,95 @@
+"""What only the Redis backends have: where their keys go, what they do with a log entry they
+cannot read, and how they behave when Redis cannot be reached (through HTTP, one process; the
+multi-process cases are in test_multiprocess.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from conftest import Harness, assert_error
+from live import free_port
+from redis_support import REDIS_URL, prefix_keys, redis_prefix
+
+UNAVAILABLE = "Event queues are unavailable right now; try again shortly."
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    with redis_prefix() as value:
+        yield value
+
+
+def redis_harness(make_harness: Callable[..., Harness], prefix: str, **extra: Any) -> Harness:
+    return make_harness(redis_url=REDIS_URL, redis_key_prefix=prefix, **extra)
+
+
+def test_every_key_is_under_the_prefix(make_harness: Callable[..., Harness], prefix: str) -> None:
+    harness = redis_harness(make_harness, prefix, rate_limit_requests=100)
+    hamlet, othello = harness.account("hamlet@zulip.com"), harness.account("othello@zulip.com")
+    queue = harness.post("/register", othello, event_types='["presence"]').json()
+    harness.presence(hamlet, "active")
+    realm_id = hamlet.user.realm_id
+    keys = {k.decode().removeprefix(prefix) for k in prefix_keys(REDIS_URL, prefix)}
+    assert {
+        f"q:{queue['queue_id']}",
+        "queues",
+        f"rq:{realm_id}",
+        "realms",
+        f"log:{realm_id}",
+        f"rl:{hamlet.id}",
+        f"rl:{othello.id}",
+    } <= keys
+
+
+def test_a_malformed_log_entry_is_skipped(
+    make_harness: Callable[..., Harness], prefix: str
+) -> None:
+    harness = redis_harness(make_harness, prefix, event_queue_heartbeat_secs=0.2)
+    hamlet, othello = harness.account("hamlet@zulip.com"), harness.account("othello@zulip.com")
+    queue = harness.post("/register", othello, event_types='["presence"]').json()
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.xadd(f"{prefix}log:{hamlet.user.realm_id}", {"c": b"not json"})
+    finally:
+        client.close()
+    harness.presence(hamlet, "active")
+    response = harness.get("/events", othello, queue_id=queue["queue_id"], last_event_id=-1)
+    assert response.status_code == 200, response.text
+    assert [e["user_id"] for e in response.json()["events"]] == [hamlet.id]
+
+
+def test_without_redis_events_answer_503_and_presence_keeps_working(
+    make_harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    harness = make_harness(redis_url=nowhere, rate_limit_requests=100)
+    hamlet, othello = harness.account("hamlet@zulip.com"), harness.account("othello@zulip.com")
+    with caplog.at_level(logging.WARNING, logger="presenced"):
+        for _ in range(5):
+            body = harness.presence(hamlet, "active")
+            assert "hamlet@zulip.com" in body["presences"]
+        response = harness.get("/realm/presence", othello)
+        assert response.status_code == 200
+        assert response.headers["x-ratelimit-limit"] == "100"  # allowed: fails open
+        for method, path, params in (
+            ("POST", "/register", {}),
+            ("GET", "/events", {"queue_id": "abc", "last_event_id": "-1"}),
+            ("GET", "/events", {"dont_block": "true"}),
+            ("DELETE", "/events", {"queue_id": "abc"}),
+        ):
+            response = harness.request(
+                method,
+                path,
+                account=othello,
+                **({"params": params} if method == "GET" else {"data": params}),
+            )
+            assert_error(response, 503, UNAVAILABLE, "SERVICE_UNAVAILABLE")
+            assert response.headers["retry-after"] == "5"
+    fail_open = [r for r in caplog.records if "rate limiting is failing open" in r.getMessage()]
+    assert len(fail_open) == 1  # once, not once per request
+    assert not any(r.exc_info for r in caplog.records)
