@@ -82,12 +82,10 @@ def test_without_redis_events_answer_503_and_presence_keeps_working(
             ("GET", "/events", {"dont_block": "true"}),
             ("DELETE", "/events", {"queue_id": "abc"}),
         ):
-            response = harness.request(
-                method,
-                path,
-                account=othello,
-                **({"params": params} if method == "GET" else {"data": params}),
-            )
+            if method == "GET":
+                response = harness.request(method, path, account=othello, params=params)
+            else:
+                response = harness.request(method, path, account=othello, data=params)
             assert_error(response, 503, UNAVAILABLE, "SERVICE_UNAVAILABLE")
             assert response.headers["retry-after"] == "5"
     fail_open = [r for r in caplog.records if "rate limiting is failing open" in r.getMessage()]
