@@ -333,6 +333,12 @@ def _after_redis_returns(
             break
         time.sleep(0.1)
     assert [e["email"] for e in events] == ["iago@zulip.com"]
+    # The rate limit counts across both again.
+    remaining = [
+        int(call(server, "GET", "/api/v1/users/me", iago).headers["x-ratelimit-remaining"])
+        for server in (a, b, a)
+    ]
+    assert remaining[1] == remaining[0] - 1 and remaining[2] == remaining[0] - 2, remaining
 
 
 def test_serve_workers_needs_redis(tmp_path: Path) -> None:
