@@ -3,6 +3,9 @@ rate limits, no feed) or the shared one (PostgreSQL and Redis)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from presenced.clock import Clock
 from presenced.core.server import Server
 from presenced.events.base import EventSettings, EventSystem
@@ -76,9 +79,8 @@ async def announce_directory_change(settings: Settings) -> bool:
         return False
     link = open_redis(settings)
     try:
-        feed = RedisChangeFeed(link)
-        await feed.publish(DirectoryChanged())
-        await feed.close()
-        return link.available
+        return await RedisChangeFeed(link).send_now(DirectoryChanged())
     finally:
-        await link.close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await link.close()

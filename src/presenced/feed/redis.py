@@ -52,11 +52,7 @@ class RedisChangeFeed:
         self._listener = asyncio.create_task(self._listen_forever())
 
     async def publish(self, notice: Notice) -> None:
-        if isinstance(notice, PresenceCommitted):
-            if notice.sequence > self._sequences.get(notice.realm_id, 0):
-                self._sequences[notice.realm_id] = notice.sequence
-        else:
-            self._directory = True
+        self._add(notice)
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_forever())
         if self._batch_sent is None:
@@ -80,6 +76,28 @@ class RedisChangeFeed:
 
     async def check(self) -> None:
         await self.link.check()
+
+    async def send_now(self, notice: Notice, timeout: float = FLUSH_TIMEOUT_SECS) -> bool:
+        """Send one notice at once, without the background task (for the CLI, which exits
+        right after); whether Redis took it."""
+        self._add(notice)
+        message = self._take_batch()
+        if message is None or not self.link.available:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await self.link.client.publish(self.channel, message)
+        except (RedisError, TimeoutError):
+            self.link.failed()
+            return False
+        return True
+
+    def _add(self, notice: Notice) -> None:
+        if isinstance(notice, PresenceCommitted):
+            if notice.sequence > self._sequences.get(notice.realm_id, 0):
+                self._sequences[notice.realm_id] = notice.sequence
+        else:
+            self._directory = True
 
     # Sending
 
