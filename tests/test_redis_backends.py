@@ -13,6 +13,7 @@ import redis
 
 from conftest import Harness, assert_error
 from live import free_port
+from presenced.settings import SettingsError, load_settings
 from redis_support import REDIS_URL, prefix_keys, redis_prefix
 
 UNAVAILABLE = "Event queues are unavailable right now; try again shortly."
@@ -91,3 +92,12 @@ def test_without_redis_events_answer_503_and_presence_keeps_working(
     fail_open = [r for r in caplog.records if "rate limiting is failing open" in r.getMessage()]
     assert len(fail_open) == 1  # once, not once per request
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_a_redis_url_that_is_not_one_is_refused_without_showing_it() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(environ={"PRESENCED_REDIS_URL": "http://user:secret@example.com"})
+    assert "redis://" in str(refused.value)
+    assert "secret" not in str(refused.value)
+    for url in ("redis://127.0.0.1:6379/0", "rediss://:secret@example.com:6380/1"):
+        assert load_settings(environ={"PRESENCED_REDIS_URL": url}).redis_url == url
