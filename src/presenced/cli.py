@@ -12,7 +12,6 @@ import orjson
 
 from presenced import __version__
 from presenced.clock import system_clock
-from presenced.core.backends import announce_directory_change
 from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
 from presenced.presence.access import ACCESS_GROUPS
 from presenced.realms import realm_url
@@ -477,8 +476,11 @@ async def _run(command: Command, args: argparse.Namespace, settings: Settings) -
         await command(args, store, settings)
     finally:
         await store.close()
-    announce = getattr(args, "changes_directory", False) and settings.redis_url
-    if announce and not await announce_directory_change(settings):
+    if not (getattr(args, "changes_directory", False) and settings.redis_url):
+        return
+    from presenced.core.backends import announce_directory_change  # only with Redis
+
+    if not await announce_directory_change(settings):
         print(
             "presenced: warning: Redis did not answer; running servers will see the change "
             f"within {settings.change_poll_interval_secs:g} s (their periodic store check)",
