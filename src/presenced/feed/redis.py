@@ -43,6 +43,7 @@ class RedisChangeFeed:
         self._directory = False
         self._wanted = asyncio.Event()
         self._batch_sent: asyncio.Future[None] | None = None
+        self._in_flight: asyncio.Future[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._warn = ThrottledWarning(logger)
@@ -64,6 +65,11 @@ class RedisChangeFeed:
                 await asyncio.wait_for(asyncio.shield(sent), SEND_WAIT_SECS)
 
     async def close(self) -> None:
+        """Stop listening; send what is pending (the batch in flight, then the rest), for at
+        most ``FLUSH_TIMEOUT_SECS``."""
+        if self._sender is not None and self._in_flight is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._in_flight), FLUSH_TIMEOUT_SECS)
         for task in (self._sender, self._listener):
             if task is not None:
                 task.cancel()
@@ -113,9 +119,11 @@ class RedisChangeFeed:
 
     async def _send_pending(self) -> None:
         sent, self._batch_sent = self._batch_sent, None
+        self._in_flight = sent
         try:
             await self._send(self._take_batch())
         finally:
+            self._in_flight = None
             if sent is not None and not sent.done():
                 sent.set_result(None)
 
