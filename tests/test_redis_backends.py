@@ -4,6 +4,7 @@ multi-process cases are in test_multiprocess.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +14,9 @@ import redis
 
 from conftest import Harness, assert_error
 from live import free_port
+from presenced.feed.base import DirectoryChanged, Notice, PresenceCommitted
+from presenced.feed.redis import RedisChangeFeed
+from presenced.redislink import RedisLink
 from presenced.settings import SettingsError, load_settings
 from redis_support import REDIS_URL, prefix_keys, redis_prefix
 
@@ -101,3 +105,48 @@ def test_a_redis_url_that_is_not_one_is_refused_without_showing_it() -> None:
     assert "secret" not in str(refused.value)
     for url in ("redis://127.0.0.1:6379/0", "rediss://:secret@example.com:6380/1"):
         assert load_settings(environ={"PRESENCED_REDIS_URL": url}).redis_url == url
+
+
+def test_change_notices_reach_other_processes_coalesced_and_not_their_sender(
+    prefix: str,
+) -> None:
+    """Two feeds on one channel, as two processes have: each hears the other's notices, once
+    per batch with the highest sequence per realm, and never its own."""
+
+    async def scenario() -> tuple[list[Notice], list[Notice]]:
+        first_link, second_link = RedisLink(REDIS_URL, prefix), RedisLink(REDIS_URL, prefix)
+        first, second = RedisChangeFeed(first_link), RedisChangeFeed(second_link)
+        heard_first: list[Notice] = []
+        heard_second: list[Notice] = []
+        await first.start(heard_first.append)
+        await second.start(heard_second.append)
+        try:
+            for _ in range(100):  # until the second is subscribed
+                await first.publish(DirectoryChanged())
+                if heard_second:
+                    break
+                await asyncio.sleep(0.05)
+            heard_second.clear()
+            await asyncio.gather(
+                first.publish(PresenceCommitted(1, 5)),
+                first.publish(PresenceCommitted(1, 7)),
+                first.publish(PresenceCommitted(2, 3)),
+            )
+            await second.publish(PresenceCommitted(9, 1))
+            for _ in range(100):
+                if PresenceCommitted(1, 7) in heard_second and heard_first:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await first.close()
+            await second.close()
+            await first_link.close()
+            await second_link.close()
+        return heard_first, heard_second
+
+    heard_first, heard_second = asyncio.run(scenario())
+    assert heard_first == [PresenceCommitted(9, 1)]
+    assert PresenceCommitted(1, 7) in heard_second
+    assert PresenceCommitted(1, 5) not in heard_second  # coalesced into 7
+    assert PresenceCommitted(2, 3) in heard_second
+    assert PresenceCommitted(9, 1) not in heard_second
