@@ -34,6 +34,7 @@ from presenced.store.base import (
     Role,
     User,
 )
+from redis_support import REDIS_URL, redis_prefix
 
 T = TypeVar("T")
 
@@ -260,6 +261,21 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(environ={}, **values)
 
 
+BACKENDS = ["embedded", "redis"]
+
+
+@pytest.fixture
+def harness_backends(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """Settings that choose the harness's backends: embedded, unless a module or test
+    parametrises this fixture indirectly over ``BACKENDS``; ``"redis"`` adds the machine's
+    Redis under a key prefix of the test's own, whose keys are deleted afterwards."""
+    if getattr(request, "param", "embedded") == "redis":
+        with redis_prefix() as prefix:
+            yield {"redis_url": REDIS_URL, "redis_key_prefix": prefix}
+    else:
+        yield {}
+
+
 STORES = ("sqlite", "postgres")
 
 
@@ -280,7 +296,10 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_harness(
-    tmp_path: Path, store_kind: str, request: pytest.FixtureRequest
+    tmp_path: Path,
+    store_kind: str,
+    harness_backends: dict[str, Any],
+    request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., Harness]]:
     clients: list[TestClient] = []
     extra_databases: list[str] = []
@@ -300,6 +319,7 @@ def make_harness(
         url = database_url()
         if url is not None:
             overrides.setdefault("database_url", url)
+        overrides = {**harness_backends, **overrides}
         settings = make_settings(tmp_path / f"h{len(clients)}", **overrides)
         (tmp_path / f"h{len(clients)}").mkdir()
         clock = FakeClock()

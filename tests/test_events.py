@@ -7,9 +7,21 @@ from typing import Any
 
 import pytest
 
-from conftest import DAY, Account, Harness, assert_error
+from conftest import BACKENDS, DAY, Account, Harness, assert_error
 from presenced.events.changes import UserSettingsChange
+from presenced.events.redis import RedisEventSystem
 from presenced.events.system import InProcessEventSystem
+
+# Every test here runs on the in-process event system and on the Redis one.
+pytestmark = pytest.mark.parametrize("harness_backends", BACKENDS, indirect=True)
+
+
+def queue_count(harness: Harness) -> int:
+    system = harness.server.events
+    if isinstance(system, InProcessEventSystem):
+        return system.queue_count
+    assert isinstance(system, RedisEventSystem)
+    return harness.run(system.count_queues)
 
 
 @pytest.fixture
@@ -260,9 +272,7 @@ def test_queues_expire_and_release_memory(fast: Harness) -> None:
     kept = register(fast, othello)
     idle = register(fast, othello)
     long_lived = register(fast, othello, queue_lifespan_secs=3600)
-    events_system = fast.server.events
-    assert isinstance(events_system, InProcessEventSystem)
-    assert events_system.queue_count == 3
+    assert queue_count(fast) == 3
     fast.presence(hamlet, "active", ping_only=True)
     fast.clock.advance(599)
     # Only a poll that waits keeps a queue alive (Zulip's rule); this one waits for a heartbeat.
@@ -271,14 +281,14 @@ def test_queues_expire_and_release_memory(fast: Harness) -> None:
     pending(fast, othello, idle)  # answered at once: does not count
     fast.clock.advance(2)
     assert fast.run(_expire, fast) == 1
-    assert events_system.queue_count == 2
+    assert queue_count(fast) == 2
     response = fast.get("/events", othello, queue_id=idle["queue_id"], last_event_id=-1)
     assert_error(response, 400, f"Bad event queue ID: {idle['queue_id']}", "BAD_EVENT_QUEUE_ID")
     assert len(events(fast, othello, kept, last_event_id=0, dont_block=True)) == 1
     assert len(pending(fast, othello, long_lived)) == 1
     fast.clock.advance(4000)
     assert fast.run(_expire, fast) == 2
-    assert events_system.queue_count == 0
+    assert queue_count(fast) == 0
 
 
 async def _expire(harness: Harness) -> int:
@@ -361,8 +371,7 @@ def test_register_errors(fast: Harness) -> None:
     ]:
         response = fast.request("POST", "/register", account=othello, data=params)
         assert_error(response, 400, msg)
-    assert isinstance(fast.server.events, InProcessEventSystem)
-    assert fast.server.events.queue_count == 0
+    assert queue_count(fast) == 0
     # Event types presenced has nothing for are accepted (Zulip's clients ask for many).
     body = register(fast, othello, event_types=["message", "presence", "no_such_type"])
     assert body["queue_id"]
@@ -399,3 +408,24 @@ def test_queue_lifespan_is_at_least_the_default(fast: Harness) -> None:
     assert pending(fast, othello, short) == []
     fast.clock.advance(301)
     assert fast.run(_expire, fast) == 1
+
+
+def test_a_parked_poll_ignores_changes_not_for_it(make_harness: Callable[..., Harness]) -> None:
+    """Another user's settings change does not answer a parked poll; a presence change does."""
+    import threading
+
+    harness = make_harness(event_queue_heartbeat_secs=30)
+    hamlet, othello = harness.account("hamlet@zulip.com"), harness.account("othello@zulip.com")
+    queue = register(harness, othello)
+    result: list[list[dict[str, Any]]] = []
+    poller = threading.Thread(target=lambda: result.append(events(harness, othello, queue)))
+    poller.start()
+    try:
+        change = UserSettingsChange(hamlet.id, "presence_enabled", True)
+        harness.run(_publish, harness, hamlet.user.realm_id, change)
+        poller.join(timeout=0.5)
+        assert poller.is_alive()
+    finally:
+        harness.presence(hamlet, "active", ping_only=True)
+        poller.join(timeout=20)
+    assert [(e["type"], e["user_id"]) for e in result[0]] == [("presence", hamlet.id)]

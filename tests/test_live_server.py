@@ -7,6 +7,7 @@ The unmodified ``zulip`` package from PyPI and the curl commands of Zulip's docu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shlex
 import subprocess
@@ -19,15 +20,41 @@ from typing import Any
 import pytest
 import zulip
 
+import pg
 from live import LiveServer, live_server
 from openapi_validation import validate_response
+from redis_support import REDIS_URL, redis_prefix
+from round_robin import round_robin_proxy
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("live")) as server:
-        server.cli("realm", "create", "--name", "Zulip Dev")
-        yield server
+@pytest.fixture(scope="module", params=["one process", "two processes behind a round-robin proxy"])
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One ``presenced serve`` on its SQLite file; or, as the deployment for several
+    processes is meant to run, two on one PostgreSQL database and one Redis behind a proxy
+    that sends each request to the next: every test here must pass on both."""
+    workdir = tmp_path_factory.mktemp("live")
+    if request.param == "one process":
+        with live_server(workdir) as server:
+            server.cli("realm", "create", "--name", "Zulip Dev")
+            yield server
+        return
+    with contextlib.ExitStack() as stack:
+        prefix = stack.enter_context(redis_prefix())
+        database = stack.enter_context(pg.temporary_database(migrated=False))
+        env = {
+            "PRESENCED_DATABASE_URL": database,
+            "PRESENCED_REDIS_URL": REDIS_URL,
+            "PRESENCED_REDIS_KEY_PREFIX": prefix,
+        }
+        (workdir / "a").mkdir()
+        (workdir / "b").mkdir()
+        first = stack.enter_context(live_server(workdir / "a", env))
+        second = stack.enter_context(live_server(workdir / "b", env))
+        url = stack.enter_context(round_robin_proxy(workdir / "proxy", [first.url, second.url]))
+        first.cli("realm", "create", "--name", "Zulip Dev")
+        yield dataclasses.replace(first, url=url)
 
 
 def checked(method: str, path: str, result: dict[str, Any], status: int = 200) -> dict[str, Any]:

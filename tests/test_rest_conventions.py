@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import Account, Harness, assert_error
+from conftest import BACKENDS, Account, Harness, assert_error
 from presenced.store.base import BotType
 
 PRESENCE = "/users/me/presence"
@@ -376,6 +376,7 @@ def test_plus_and_at_in_path(harness: Harness, zulip_realm: dict[str, Account]) 
 # Rate limiting
 
 
+@pytest.mark.parametrize("harness_backends", BACKENDS, indirect=True)
 def test_rate_limit(make_harness: Callable[..., Harness]) -> None:
     harness = make_harness(rate_limit_requests=3, rate_limit_window_secs=60)
     hamlet = harness.account("hamlet@zulip.com")

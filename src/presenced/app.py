@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,7 +40,7 @@ from presenced.core.backends import build_server
 from presenced.core.server import Server
 from presenced.observability import metrics
 from presenced.observability.requests import RequestRecorder
-from presenced.settings import Settings
+from presenced.settings import Settings, load_settings
 from presenced.store.base import Store
 from presenced.store.group_commit import GroupCommitter
 from presenced.web.docs import docs_routes
@@ -257,3 +258,15 @@ def create_app(
     app.state.server = server
     app.state.metrics_allow = metrics.parse_allow_list(settings.metrics_allow)
     return app
+
+
+def from_environment() -> Starlette:
+    """The app for the settings in the environment (``serve --workers N``: uvicorn calls this
+    factory in each worker process)."""
+    from presenced.observability.logconfig import configure_logging
+
+    settings = load_settings()
+    worker_log_level = os.environ.get("PRESENCED_WORKER_LOG_LEVEL")
+    if worker_log_level:  # a worker of ``serve --workers N``: logging is set up per process
+        configure_logging(settings.log_format, worker_log_level)
+    return create_app(settings, tune_gc=True)

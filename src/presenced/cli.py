@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -62,6 +63,16 @@ def _flag(value: str) -> bool:
     if lowered in ("false", "no", "0", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, not {number}")
+    return number
 
 
 async def _realm(store: Store, subdomain: str) -> Realm:
@@ -124,6 +135,10 @@ def _user_json(user: User) -> dict[str, Any]:
 
 async def cmd_init(args: argparse.Namespace, store: Store, settings: Settings) -> None:
     print(f"database schema is up to date ({redacted_url(settings.database_url)})")
+
+
+async def cmd_schema_only(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    """Nothing beyond what ``_run`` does for a command without ``needs_schema``: migrate."""
 
 
 async def cmd_realm_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
@@ -341,7 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=9991)
     serve.add_argument("--log-level", default="info")
-    serve.set_defaults(func=None)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes serving the port (more than 1 needs PostgreSQL and Redis)",
+    )
+    serve.set_defaults(func=None, needs_schema=False)
 
     realm = sub.add_parser("realm", help="organizations").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -350,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--subdomain", default="")
     create.add_argument("--json", action="store_true")
-    create.set_defaults(func=cmd_realm_create)
+    create.set_defaults(func=cmd_realm_create, changes_directory=True)
     listing = realm.add_parser("list", help="list realms")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_realm_list)
@@ -367,11 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ACCESS_GROUPS,
         help="who may see every user: everyone, or members (not guests)",
     )
-    setter.set_defaults(func=cmd_realm_set)
+    setter.set_defaults(func=cmd_realm_set, changes_directory=True)
     for name, reactivate in (("deactivate", False), ("reactivate", True)):
         cmd = realm.add_parser(name, help=f"{name} a realm")
         cmd.add_argument("--subdomain", default="")
-        cmd.set_defaults(func=cmd_realm_deactivate, reactivate=reactivate)
+        cmd.set_defaults(func=cmd_realm_deactivate, reactivate=reactivate, changes_directory=True)
 
     user = sub.add_parser("user", help="users and bots").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -385,12 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--bot-type", choices=sorted(BOT_TYPES), help="a bot of this type")
     create.add_argument("--owner", help="the email of the bot's owner")
     create.add_argument("--json", action="store_true")
-    create.set_defaults(func=cmd_user_create)
+    create.set_defaults(func=cmd_user_create, changes_directory=True)
     for name, reactivate in (("deactivate", False), ("reactivate", True)):
         cmd = user.add_parser(name, help=f"{name} a user")
         cmd.add_argument("--email", required=True)
         cmd.add_argument("--realm", default="")
-        cmd.set_defaults(func=cmd_user_deactivate, reactivate=reactivate)
+        cmd.set_defaults(func=cmd_user_deactivate, reactivate=reactivate, changes_directory=True)
     listing = user.add_parser("list", help="list a realm's users")
     listing.add_argument("--realm", default="")
     listing.add_argument("--json", action="store_true")
@@ -404,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--realm", default="")
     create.add_argument("--label", default="")
     create.add_argument("--json", action="store_true")
-    create.set_defaults(func=cmd_key_create)
+    create.set_defaults(func=cmd_key_create, changes_directory=True)
     listing = key.add_parser("list", help="list a user's keys (never the keys themselves)")
     listing.add_argument("--email", required=True)
     listing.add_argument("--realm", default="")
@@ -414,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--email", required=True)
     revoke.add_argument("--realm", default="")
     revoke.add_argument("--key-id", type=int, required=True)
-    revoke.set_defaults(func=cmd_key_revoke)
+    revoke.set_defaults(func=cmd_key_revoke, changes_directory=True)
 
     channel = sub.add_parser("channel", help="channels (what limited guests may see)")
     channels = channel.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -422,13 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--description", default="")
     create.add_argument("--realm", default="")
-    create.set_defaults(func=cmd_channel_create)
+    create.set_defaults(func=cmd_channel_create, changes_directory=True)
     for name, unsubscribe in (("subscribe", False), ("unsubscribe", True)):
         cmd = channels.add_parser(name, help=f"{name} a user")
         cmd.add_argument("--name", required=True, help="the channel")
         cmd.add_argument("--email", required=True, help="the user")
         cmd.add_argument("--realm", default="")
-        cmd.set_defaults(func=cmd_channel_subscribe, unsubscribe=unsubscribe)
+        cmd.set_defaults(
+            func=cmd_channel_subscribe, unsubscribe=unsubscribe, changes_directory=True
+        )
     listing = channels.add_parser("list", help="channels and their subscribers")
     listing.add_argument("--realm", default="")
     listing.add_argument("--json", action="store_true")
@@ -439,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     zuliprc.add_argument("--realm", default="")
     zuliprc.add_argument("--site", help="the server URL clients use (default: from the realm)")
     zuliprc.add_argument("--label", default="zuliprc")
-    zuliprc.set_defaults(func=cmd_zuliprc)
+    zuliprc.set_defaults(func=cmd_zuliprc, changes_directory=True)
     return parser
 
 
@@ -454,6 +477,16 @@ async def _run(command: Command, args: argparse.Namespace, settings: Settings) -
         await command(args, store, settings)
     finally:
         await store.close()
+    if not (getattr(args, "changes_directory", False) and settings.redis_url):
+        return
+    from presenced.core.backends import announce_directory_change  # only with Redis
+
+    if not await announce_directory_change(settings):
+        print(
+            "presenced: warning: Redis did not answer; running servers will see the change "
+            f"within {settings.change_poll_interval_secs:g} s (their periodic store check)",
+            file=sys.stderr,
+        )
 
 
 async def _check_database(settings: Settings) -> None:
@@ -464,27 +497,41 @@ async def _check_database(settings: Settings) -> None:
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
     from presenced.app import create_app
     from presenced.observability.logconfig import configure_logging
     from presenced.serving import serve as run_server
 
+    if args.workers > 1 and not settings.redis_url:
+        raise CommandError(
+            f"--workers {args.workers} needs state shared by the processes: set "
+            "PRESENCED_DATABASE_URL to a PostgreSQL database and PRESENCED_REDIS_URL to a "
+            "Redis server (or serve with --workers 1)"
+        )
     asyncio.run(_check_database(settings))
 
     # presenced writes the access log (presenced.access); uvicorn's own is off.
     configure_logging(settings.log_format, args.log_level)
-    app = create_app(settings, tune_gc=True)
-    run_server(
-        app,
-        app.state.server.events.shut_down,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout_secs,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_secs,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
+    if args.workers == 1:
+        app = create_app(settings, tune_gc=True)
+        run_server(app, app.state.server.events.shut_down, **options)
+        return
+    # The schema once, here, rather than by every worker at once; then each worker builds its
+    # own app from the same environment (its logging too: see ``from_environment``).
+    asyncio.run(_run(cmd_schema_only, args, settings))
+    os.environ["PRESENCED_WORKER_LOG_LEVEL"] = args.log_level
+    uvicorn.run("presenced.app:from_environment", factory=True, workers=args.workers, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -118,6 +118,11 @@ class Settings:
             raise SettingsError("health_check_timeout_secs must be positive")
         if not self.product_name.strip():
             raise SettingsError("product_name must not be empty")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                "PRESENCED_REDIS_URL must start with redis://, rediss:// or unix://, "
+                f"not {self.redis_url.split('://')[0]!r}"
+            )
         if self.rate_limit_requests < 0 or self.rate_limit_window_secs <= 0:
             raise SettingsError("rate limit settings must be positive (requests 0 = off)")
         if self.log_format not in ("text", "json"):

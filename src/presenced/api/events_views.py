@@ -110,13 +110,16 @@ async def register(call: Call) -> Response:
 
     # The queue first, the state second: a change in between is in the state, on the queue,
     # or both; never in neither.
-    queue = await server.events.register(
-        call.user.id,
-        call.realm.id,
-        None if event_types is None else frozenset(event_types),
-        presence_format,
-        idle_timeout,
-    )
+    try:
+        queue = await server.events.register(
+            call.user.id,
+            call.realm.id,
+            None if event_types is None else frozenset(event_types),
+            presence_format,
+            idle_timeout,
+        )
+    except EventsUnavailableError:
+        raise ServiceUnavailableError(EVENTS_UNAVAILABLE) from None
     state = await fetch_initial_state(
         server,
         call.user,
@@ -148,15 +151,18 @@ async def get_events(call: Call) -> Response:
         if not dont_block:
             raise ApiError("Missing 'queue_id' argument")
         event_types = _string_list(call, "event_types")
-        queue = await server.events.register(
-            call.user.id,
-            realm.id,
-            None if event_types is None else frozenset(event_types),
-            PresenceFormat.SLIM
-            if params.json_bool("slim_presence", False)
-            else PresenceFormat.LEGACY,
-            None,
-        )
+        try:
+            queue = await server.events.register(
+                call.user.id,
+                realm.id,
+                None if event_types is None else frozenset(event_types),
+                PresenceFormat.SLIM
+                if params.json_bool("slim_presence", False)
+                else PresenceFormat.LEGACY,
+                None,
+            )
+        except EventsUnavailableError:
+            raise ServiceUnavailableError(EVENTS_UNAVAILABLE) from None
         return json_success({"events": [], "queue_id": queue.queue_id})
     if last_event_id is None:
         raise ApiError("Missing 'last_event_id' argument")
@@ -188,4 +194,6 @@ async def delete_queue(call: Call) -> Response:
         await call.server.events.delete(queue_id, call.user.id)
     except BadEventQueueError as error:
         raise BadEventQueueIdError(error.queue_id) from None
+    except EventsUnavailableError:
+        raise ServiceUnavailableError(EVENTS_UNAVAILABLE) from None
     return json_success(ignored_parameters=call.params.ignored())

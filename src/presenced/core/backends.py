@@ -3,13 +3,20 @@ rate limits, no feed) or the shared one (PostgreSQL and Redis)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from presenced.clock import Clock
 from presenced.core.server import Server
 from presenced.events.base import EventSettings, EventSystem
+from presenced.events.redis import RedisEventSystem
 from presenced.events.system import InProcessEventSystem
-from presenced.feed.base import ChangeFeed, LocalChangeFeed
+from presenced.feed.base import ChangeFeed, DirectoryChanged, LocalChangeFeed
+from presenced.feed.redis import RedisChangeFeed
 from presenced.ratelimit.base import RateLimiter
 from presenced.ratelimit.memory import InMemoryRateLimiter
+from presenced.ratelimit.redis import RedisRateLimiter
+from presenced.redislink import RedisLink
 from presenced.settings import Settings, SettingsError
 from presenced.store.base import Store
 from presenced.store.factory import store_for
@@ -28,13 +35,22 @@ def build_server(settings: Settings, clock: Clock, store: Store | None = None) -
     rate_limiter: RateLimiter
     events: EventSystem
     if settings.redis_url:
-        raise SettingsError("PRESENCED_REDIS_URL is set, but this build has no Redis backend")
-    feed = LocalChangeFeed()
-    rate_limiter = InMemoryRateLimiter(
-        settings.rate_limit_requests, settings.rate_limit_window_secs, clock
-    )
-    events = InProcessEventSystem(event_settings(settings), clock)
-    return Server(
+        link = open_redis(settings)
+        redis_feed = RedisChangeFeed(link)
+        feed = redis_feed
+        rate_limiter = RedisRateLimiter(
+            link, settings.rate_limit_requests, settings.rate_limit_window_secs, clock
+        )
+        # Closed last (the app closes the feed, then the events), so it owns the link.
+        events = RedisEventSystem(link, event_settings(settings), clock)
+    else:
+        redis_feed = None
+        feed = LocalChangeFeed()
+        rate_limiter = InMemoryRateLimiter(
+            settings.rate_limit_requests, settings.rate_limit_window_secs, clock
+        )
+        events = InProcessEventSystem(event_settings(settings), clock)
+    server = Server(
         settings=settings,
         store=store or store_for(settings),
         clock=clock,
@@ -42,3 +58,29 @@ def build_server(settings: Settings, clock: Clock, store: Store | None = None) -
         rate_limiter=rate_limiter,
         events=events,
     )
+    if redis_feed is not None:
+        redis_feed.resync = server.changes.check_store
+    return server
+
+
+def open_redis(settings: Settings) -> RedisLink:
+    """The Redis connection the settings name (``redis://``, ``rediss://``, ``unix://``)."""
+    try:
+        return RedisLink(settings.redis_url, settings.redis_key_prefix)
+    except ValueError as exc:
+        raise SettingsError(f"PRESENCED_REDIS_URL is not a Redis URL: {exc}") from None
+
+
+async def announce_directory_change(settings: Settings) -> bool:
+    """Tell every running server that the directory changed (the CLI, after a command that
+    changes it); False if there is no Redis to tell, or it did not answer (the servers' own
+    periodic store check then finds the change)."""
+    if not settings.redis_url:
+        return False
+    link = open_redis(settings)
+    try:
+        return await RedisChangeFeed(link).send_now(DirectoryChanged())
+    finally:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await link.close()
