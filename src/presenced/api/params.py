@@ -2,7 +2,8 @@
 
 Values come from the form body or the query string (the body wins). Booleans and integers are
 JSON text, decoded with the standard library (as Zulip does, so ``NaN`` and integers of any size
-parse the same way) and checked strictly. Every name read is remembered, so a success response
+parse the same way) and checked strictly. Nesting too deep for the decoder's recursion limit
+is invalid JSON like any other. Every name read is remembered, so a success response
 can list the rest in ``ignored_parameters_unsupported``.
 """
 
@@ -16,6 +17,17 @@ from urllib.parse import parse_qsl
 from presenced.api.errors import ApiError, MissingArgumentError
 
 _UNSET: Any = object()
+MAX_ID = 2**63 - 1
+"""No stored ID is larger (SQLite's and PostgreSQL's 64-bit integers)."""
+
+
+def path_id(raw: str) -> int | None:
+    """An ID given in a URL path, or None if no stored ID could be that large. Checked before
+    ``int()``, which refuses strings of more than 4,300 digits with an exception."""
+    if len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None
 
 
 def parse_form(body: bytes) -> dict[str, str]:
@@ -50,7 +62,7 @@ class RequestParams:
     def _json(self, name: str, raw: str) -> Any:
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiError(f"{name} is not valid JSON") from None
 
     def json_bool(self, name: str, default: bool) -> bool:

@@ -1,0 +1,60 @@
+"""The uvicorn configuration ``presenced serve`` runs with, built in one place."""
+
+from __future__ import annotations
+
+import logging
+import resource
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from presenced.serving.protocol import ConnectionLimits, limited_protocol
+from presenced.settings import Settings
+
+logger = logging.getLogger("presenced.serving")
+
+FILE_DESCRIPTOR_HEADROOM = 256
+"""Descriptors kept free beyond the connection limit (database, log files, listening socket)."""
+
+GRACEFUL_SHUTDOWN_SECS = 3
+"""Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
+off after a few seconds (clients reconnect, and their queues' events stay pending)."""
+
+
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings for ``app``: address, log level, and the connection limits.
+
+    uvicorn's own ``limit_concurrency`` stays off: the protocol enforces
+    ``max_connections`` and answers in JSON.
+    """
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        http=limited_protocol(ConnectionLimits.from_settings(settings)),
+        timeout_keep_alive=settings.keepalive_timeout_secs,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECS,
+    )
+
+
+def raise_open_file_limit(max_connections: int) -> None:
+    """Let the process hold ``max_connections`` sockets: raise the soft descriptor limit up to
+    the hard one, and warn if even that is too low."""
+    wanted = max_connections + FILE_DESCRIPTOR_HEADROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        logger.warning(
+            "the open file limit (%d) is below PRESENCED_MAX_CONNECTIONS + %d (%d): raise it "
+            "(ulimit -n, systemd LimitNOFILE=) or lower PRESENCED_MAX_CONNECTIONS",
+            soft,
+            FILE_DESCRIPTOR_HEADROOM,
+            wanted,
+        )
