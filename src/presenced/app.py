@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
+import sys
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -24,10 +26,13 @@ from presenced.api import (
 from presenced.api.endpoint import Method, RestEndpoint
 from presenced.api.responses import json_response
 from presenced.clock import Clock, system_clock
+from presenced.preflight import database_problem
 from presenced.server import Server
-from presenced.settings import Settings
+from presenced.settings import Settings, SettingsError, load_settings, unknown_variables
 from presenced.store.base import Store
 from presenced.store.factory import open_store
+
+logger = logging.getLogger("presenced")
 
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (CPython's default: 700)."""
@@ -85,6 +90,7 @@ async def keep_house(server: Server) -> None:
         await asyncio.sleep(interval)
         server.events.expire_idle()
         server.rate_limiter.forget_idle()
+        server.auth_throttle.forget_idle()
 
 
 def create_app(
@@ -128,3 +134,25 @@ def create_app(
     )
     app.state.server = server
     return app
+
+
+def from_environment() -> Starlette:
+    """The app configured like ``presenced serve`` (environment, ``PRESENCED_CONFIG_FILE``), for
+    other ASGI servers: ``uvicorn --factory presenced.app:from_environment``, or gunicorn with
+    ``-k uvicorn.workers.UvicornWorker 'presenced.app:from_environment()'``.
+
+    A bad setting or an unusable database ends the process with one line, not a traceback.
+    The connection limits of ``presenced serve`` are then the ASGI server's to set.
+    """
+    for name in unknown_variables():
+        logger.warning("%s is not a presenced setting", name)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"presenced: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    problem = database_problem(settings.database_url, create=True)
+    if problem is not None:
+        print(f"presenced: {problem}", file=sys.stderr)
+        raise SystemExit(1)
+    return create_app(settings)

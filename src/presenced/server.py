@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from presenced.api.auth_throttle import FailedAuthThrottle
 from presenced.api.ratelimit import RateLimiter
 from presenced.clock import Clock
 from presenced.directory import Directory
@@ -21,6 +22,7 @@ class Server:
     store: Store
     clock: Clock
     rate_limiter: RateLimiter = field(init=False)
+    auth_throttle: FailedAuthThrottle = field(init=False)
     directory: Directory = field(init=False)
     indexes: PresenceIndexes = field(init=False)
     events: InProcessEventSystem = field(init=False)
@@ -30,12 +32,16 @@ class Server:
         self.rate_limiter = RateLimiter(
             settings.rate_limit_requests, settings.rate_limit_window_secs, self.clock
         )
+        self.auth_throttle = FailedAuthThrottle(
+            settings.auth_failure_limit, settings.auth_failure_window_secs, self.clock
+        )
         self.directory = Directory(self.store)
         self.indexes = PresenceIndexes(self.store, settings, self.directory)
         self.events = InProcessEventSystem(
             EventSettings(
                 heartbeat_secs=settings.event_queue_heartbeat_secs,
                 default_idle_timeout_secs=settings.event_queue_idle_timeout_secs,
+                max_queues_per_user=settings.event_queue_max_per_user,
                 activity_offset_secs=settings.presence_legacy_event_offset_for_activity_seconds,
             ),
             self.clock,

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from presenced.api.auth import Caller, authenticate
-from presenced.api.errors import ApiError, RateLimitedError
+from presenced.api.errors import ApiError, RateLimitedError, UnauthorizedError
 from presenced.api.params import RequestParams, parse_form
 from presenced.api.ratelimit import RateLimitResult
 from presenced.api.responses import json_error, json_response
@@ -90,11 +90,11 @@ class RestEndpoint:
             )
         limit: RateLimitResult | None = None
         try:
-            caller = None if spec.public else await authenticate(request, self.server)
+            caller = None if spec.public else await self._authenticate(request)
             if caller is not None and self.server.rate_limiter.enabled:
                 limit = self.server.rate_limiter.hit(caller.user.id)
                 if not limit.allowed:
-                    raise RateLimitedError(round(limit.retry_after, 3))
+                    raise RateLimitedError(limit.retry_after)
             params = RequestParams(request.query_params, await _form_body(request))
             response = await spec.handler(Call(request, self.server, params, caller))
         except ApiError as error:
@@ -108,6 +108,22 @@ class RestEndpoint:
             response.headers.update(limit.headers(self.server.rate_limiter.limit))
         response.headers.update(NEVER_CACHE)
         return response
+
+    async def _authenticate(self, request: Request) -> Caller:
+        """Authenticate, unless the client's address has failed too often of late."""
+        throttle = self.server.auth_throttle
+        if not throttle.enabled:
+            return await authenticate(request, self.server)
+        client = request.scope.get("client")
+        address = client[0] if client else ""
+        wait = throttle.blocked_for(address)
+        if wait:
+            raise RateLimitedError(wait)
+        try:
+            return await authenticate(request, self.server)
+        except UnauthorizedError:
+            throttle.failed(address)
+            raise
 
 
 async def _form_body(request: Request) -> dict[str, str]:

@@ -46,6 +46,8 @@ class EventSettings:
     max_pending_events: int = 10_000
     """A queue holding more unacknowledged events than this expires."""
     activity_offset_secs: float = 70.0
+    max_queues_per_user: int = 50
+    """Registering one more queue than this reclaims the user's idlest queue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,11 @@ class _Realm:
     log: ChangeLog = field(default_factory=ChangeLog)
     queue_ids: set[str] = field(default_factory=set)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _idleness(queue: EventQueue) -> tuple[bool, float]:
+    """Sort key: queues with no poll parked first, then the longest unpolled."""
+    return (queue.connected > 0, queue.last_seen)
 
 
 class EventSystem(Protocol):
@@ -98,6 +105,7 @@ class InProcessEventSystem:
         self.clock = clock
         self.visible = visible
         self._queues: dict[str, EventQueue] = {}
+        self._user_queues: dict[int, set[str]] = {}
         self._realms: dict[int, _Realm] = {}
         self._event_type_sets: dict[frozenset[str], frozenset[str]] = {}
 
@@ -137,8 +145,12 @@ class InProcessEventSystem:
             last_seen=now,
             log_position=realm.log.head,
         )
+        user_queues = self._user_queues.setdefault(user_id, set())
+        while len(user_queues) >= self.settings.max_queues_per_user:
+            self._drop(min((self._queues[q] for q in user_queues), key=_idleness))
         self._queues[queue.queue_id] = queue
         realm.queue_ids.add(queue.queue_id)
+        user_queues.add(queue.queue_id)
         return queue
 
     def queue(self, queue_id: str, user_id: int) -> EventQueue:
@@ -155,6 +167,11 @@ class InProcessEventSystem:
 
     def _drop(self, queue: EventQueue) -> None:
         self._queues.pop(queue.queue_id, None)
+        user_queues = self._user_queues.get(queue.user_id)
+        if user_queues is not None:
+            user_queues.discard(queue.queue_id)
+            if not user_queues:
+                del self._user_queues[queue.user_id]
         realm = self._realms.get(queue.realm_id)
         if realm is not None:
             realm.queue_ids.discard(queue.queue_id)
