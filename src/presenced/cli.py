@@ -14,7 +14,7 @@ import sqlite3
 import stat
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 import sqlalchemy.exc
@@ -395,10 +395,15 @@ def _make_private_if_file(fd: int) -> None:
         pass
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its mistakes on one line (it prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="presenced", description="A Zulip-compatible user presence server."
-    )
+    parser = Parser(prog="presenced", description="A Zulip-compatible user presence server.")
     parser.add_argument("--version", action="version", version=f"presenced {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
