@@ -25,6 +25,7 @@ LIMITS = {
     "PRESENCED_MAX_CONNECTIONS": "8",
     "PRESENCED_AUTH_FAILURE_LIMIT": "3",
     "PRESENCED_AUTH_FAILURE_WINDOW_SECS": "60",
+    "PRESENCED_EVENT_QUEUE_MAX_PER_USER": "2",
 }
 
 
@@ -189,7 +190,37 @@ def test_past_the_connection_limit_requests_get_503_and_a_log_line(server: LiveS
         time.sleep(0.2)
 
 
+def test_a_user_holds_at_most_the_queue_cap(server: LiveServer) -> None:
+    server.cli("realm", "create", "--name", "Limits", "--if-missing")
+    user = server.user("queues@example.com", "Queues")
+    client = server.client(user["email"], user["api_key"])
+    queues = [client.register(event_types=["presence"])["queue_id"] for _ in range(3)]
+    gone = client.get_events(queue_id=queues[0], last_event_id=-1, dont_block=True)
+    assert gone["code"] == "BAD_EVENT_QUEUE_ID"
+    for queue_id in queues[1:]:
+        kept = client.get_events(queue_id=queue_id, last_event_id=-1, dont_block=True)
+        assert kept["result"] == "success", kept
+
+
+def test_limits_are_settings(tmp_path: Path) -> None:
+    """A value that is not a positive number is refused at start, with one line."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "presenced", "serve"],
+        env={"PRESENCED_MAX_CONNECTIONS": "0", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr == "presenced: max_connections must be positive, not 0\n"
+
+
 def test_failed_authentication_is_throttled_per_address(server: LiveServer) -> None:
+    """Last in this module: it leaves 127.0.0.1 throttled for a minute."""
     server.cli("realm", "create", "--name", "Limits", "--if-missing")
     user = server.user("guesser@example.com", "Guesser")
     wrong = base64.b64encode(b"guesser@example.com:" + b"x" * 32).decode()
@@ -208,20 +239,3 @@ def test_failed_authentication_is_throttled_per_address(server: LiveServer) -> N
     assert 0 < body["retry-after"] <= 60
     assert headers["retry-after"].isdigit()
     assert 1 <= int(headers["retry-after"]) <= 60
-
-
-def test_limits_are_settings(tmp_path: Path) -> None:
-    """A value that is not a positive number is refused at start, with one line."""
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "presenced", "serve"],
-        env={"PRESENCED_MAX_CONNECTIONS": "0", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 1
-    assert done.stderr == "presenced: max_connections must be positive, not 0\n"

@@ -113,6 +113,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._body_bytes = 0
         self._expects_body = False
+        self._in_body = False
         self._over_capacity = False
         self._refused = False
 
@@ -154,7 +155,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = self._header_count = self._body_bytes = 0
-        self._expects_body = False
+        self._expects_body = self._in_body = False
         if self._timer is None:
             self._timer = self.loop.call_later(self.limits.header_timeout, self._on_timeout)
 
@@ -191,6 +192,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             raise Refusal(503, "Too many open connections; try again later")
         super().on_headers_complete()
         if self._expects_body:
+            self._in_body = True
             self._timer = self.loop.call_later(self.limits.body_timeout, self._on_timeout)
 
     def on_body(self, body: bytes) -> None:
@@ -200,6 +202,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._in_body = False
         if self._timer is not None:
             self._cancel_timer()
         super().on_message_complete()
@@ -216,10 +219,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _on_timeout(self) -> None:
         self._timer = None
-        if self.cycle is None or self.cycle.response_complete or not self.cycle.more_body:
-            self._refuse(408, "Timed out waiting for the request headers")
-        else:
+        if self._in_body:
             self._refuse(408, "Timed out waiting for the request body")
+        else:
+            self._refuse(408, "Timed out waiting for the request headers")
 
     def _refuse(self, status: int, msg: str) -> None:
         """Answer with ``status`` unless a response is under way, then close."""
