@@ -250,15 +250,45 @@ def test_zuliprc_files_are_private(tmp_path: Path) -> None:
     assert redirected.read_text().startswith("[api]\n")
 
 
-def test_serve_settings_and_flags(tmp_path: Path) -> None:
-    """Host, port and log level come from settings; flags override them."""
+def test_serve_takes_host_port_and_log_level_from_settings(tmp_path: Path) -> None:
+    assert presenced(tmp_path, "init").returncode == 0
     port = free_port()
-    with live_server(tmp_path, {"PRESENCED_PORT": "1", "PRESENCED_LOG_LEVEL": "debug"}, port=port):
-        pass  # --port (given by live_server) wins over PRESENCED_PORT
-    assert (
-        "Uvicorn running on http://127.0.0.1:" + str(port)
-        in (tmp_path / f"server-{port}.log").read_text()
-    )
+    env = {
+        **os.environ,
+        "PRESENCED_DATABASE_URL": f"sqlite:///{tmp_path / 'presenced.db'}",
+        "PRESENCED_HOST": "127.0.0.1",
+        "PRESENCED_PORT": str(port),
+        "PRESENCED_LOG_LEVEL": "WARNING",
+        "HOME": str(tmp_path),
+    }
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "presenced", "serve"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until_serving(f"http://127.0.0.1:{port}", process, log_path)
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+    # At level warning, uvicorn's start-up lines (info) are not logged.
+    assert "Uvicorn running" not in log_path.read_text()
+
+
+def test_serve_flags_override_settings(tmp_path: Path) -> None:
+    port = free_port()
+    with live_server(tmp_path, {"PRESENCED_PORT": "1", "PRESENCED_LOG_LEVEL": "error"}, port=port):
+        pass  # live_server passes --port, which wins over PRESENCED_PORT
+    log = (tmp_path / f"server-{port}.log").read_text()
+    assert "Uvicorn running" not in log
+    done = presenced(tmp_path, "serve", "--help")
+    for flag in ("--host", "--port", "--workers", "--log-level"):
+        assert flag in done.stdout
+    assert "PRESENCED_WORKERS" in done.stdout
 
 
 def test_uvicorn_factory(tmp_path: Path) -> None:

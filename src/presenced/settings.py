@@ -124,7 +124,7 @@ class Settings:
             raise SettingsError(f"port must be between 1 and 65535, not {self.port}")
         if self.workers <= 0:
             raise SettingsError(f"workers must be positive, not {self.workers}")
-        if self.log_level not in LOG_LEVELS:
+        if self.log_level.lower() not in LOG_LEVELS:
             raise SettingsError(
                 f"log_level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"
             )
