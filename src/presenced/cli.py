@@ -609,7 +609,11 @@ def check(settings: Settings) -> int:
     problem = database_problem(settings.database_url, create=False)
     report(f"database {settings.database_url}", problem)
     if problem is None:
-        report("database schema is current", asyncio.run(_schema_problem(settings)))
+        try:
+            schema = asyncio.run(_schema_problem(settings))
+        except (StoreError, sqlite3.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
+            schema = f"cannot read the database: {_first_line(exc)}"
+        report("database schema is current", schema)
     report(
         f"port {settings.host}:{settings.port} is free", port_problem(settings.host, settings.port)
     )
