@@ -173,7 +173,14 @@ def test_garbage_is_a_json_400(server: LiveServer) -> None:
     assert_refused(answer, 400, "Invalid HTTP request")
 
 
-def test_past_the_connection_limit_requests_get_503_and_a_log_line(server: LiveServer) -> None:
+def test_past_the_connection_limit_requests_get_503_and_a_log_line(tmp_path: Path) -> None:
+    # A server of its own, whose header timeout cannot close the held connections early.
+    env = {**LIMITS, "PRESENCED_HEADER_TIMEOUT_SECS": "120"}
+    with live_server(tmp_path, env) as server:
+        _past_the_connection_limit(server)
+
+
+def _past_the_connection_limit(server: LiveServer) -> None:
     held = [connect(server) for _ in range(9)]
     try:
         answer = exchange(server, request_head("/api/v1/server_settings"))
