@@ -36,7 +36,7 @@ from presenced.store.base import (
     StoreError,
     User,
 )
-from presenced.store.factory import open_store
+from presenced.store.factory import store_for
 
 ROLES = {
     "owner": Role.OWNER,
@@ -551,7 +551,7 @@ async def _run(command: Command, args: argparse.Namespace, settings: Settings) -
     problem = database_problem(settings.database_url, create=not needs_schema)
     if problem is not None:
         raise CommandError(problem)
-    store = open_store(settings.database_url)
+    store = store_for(settings)
     await store.open()
     try:
         if needs_schema and not await store.schema_is_current():
@@ -561,6 +561,13 @@ async def _run(command: Command, args: argparse.Namespace, settings: Settings) -
         await command(args, store, settings)
     finally:
         await store.close()
+
+
+async def _check_database(settings: Settings) -> None:
+    """Fail with a one-line message (not a startup traceback) if the database is unreachable."""
+    store = store_for(settings)
+    await store.open()
+    await store.close()
 
 
 def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -586,6 +593,7 @@ def serve(settings: Settings) -> None:
     ):
         if problem is not None:
             raise CommandError(problem)
+    asyncio.run(_check_database(settings))
     raise_open_file_limit(settings.max_connections)
     config = uvicorn_config(create_app(settings, tune_gc=True), settings)
     uvicorn.Server(config).run()
@@ -621,7 +629,7 @@ def check(settings: Settings) -> int:
 
 
 async def _schema_problem(settings: Settings) -> str | None:
-    store = open_store(settings.database_url)
+    store = store_for(settings)
     await store.open()
     try:
         if not await store.schema_is_current():

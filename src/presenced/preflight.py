@@ -70,7 +70,7 @@ def port_problem(host: str, port: int) -> str | None:
 def workers_problem(settings: Settings) -> str | None:
     if settings.workers > 1:
         return (
-            f"{settings.workers} workers need PostgreSQL and Redis, which this version does not "
-            "support yet: run one worker (PRESENCED_WORKERS=1)"
+            f"{settings.workers} workers need PostgreSQL and Redis to share their state, and "
+            "this version runs Redis for none yet: run one worker (PRESENCED_WORKERS=1)"
         )
     return None

@@ -37,6 +37,10 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///presenced.db"
+    # PostgreSQL only: connections per process, and how long a connect or a statement may
+    # take before the request gets a 503 (the database is down or unreachable).
+    database_pool_size: int = 8
+    database_timeout_secs: float = 3.0
     external_host: str = "localhost:9991"
     presence_ping_interval_secs: int = 60
     offline_threshold_secs: int = 200
@@ -79,6 +83,15 @@ class Settings:
     keepalive_timeout_secs: int = 20
     """An idle connection between two requests is closed after this long."""
     max_connections: int = 10_000
+    # Several processes: Redis carries change notices, event queues and rate-limit counters.
+    redis_url: str = ""
+    redis_key_prefix: str = "presenced:"
+    # How often each process checks the store for changes it was not told of (the fallback
+    # behind the change feed: a lost notice delays a change by at most this long).
+    change_poll_interval_secs: float = 1.0
+    # new_user_input: extensions of a user's activity interval are written together, at most
+    # this long after they were reported (0: one write per report, as Zulip does).
+    activity_interval_flush_secs: float = 30.0
 
     @property
     def became_online_threshold_secs(self) -> int:
@@ -107,6 +120,14 @@ class Settings:
             )
         if self.event_queue_idle_timeout_secs <= 0:
             raise SettingsError("event_queue_idle_timeout_secs must be positive")
+        if not 0 <= self.activity_interval_flush_secs <= 60:
+            raise SettingsError("activity_interval_flush_secs must be between 0 and 60")
+        if self.change_poll_interval_secs <= 0:
+            raise SettingsError("change_poll_interval_secs must be positive")
+        if self.database_pool_size <= 0:
+            raise SettingsError("database_pool_size must be positive")
+        if self.database_timeout_secs <= 0:
+            raise SettingsError("database_timeout_secs must be positive")
         if self.rate_limit_requests < 0 or self.rate_limit_window_secs <= 0:
             raise SettingsError("rate limit settings must be positive (requests 0 = off)")
         if self.auth_failure_limit < 0 or self.auth_failure_window_secs <= 0:

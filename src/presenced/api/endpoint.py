@@ -17,12 +17,17 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from presenced.api.auth import Caller, authenticate
-from presenced.api.errors import ApiError, RateLimitedError, UnauthorizedError
+from presenced.api.errors import (
+    ApiError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+)
 from presenced.api.params import RequestParams, parse_form
-from presenced.api.ratelimit import RateLimitResult
 from presenced.api.responses import json_error, json_response
-from presenced.server import Server
-from presenced.store.base import Realm, User
+from presenced.core.server import Server
+from presenced.ratelimit.base import RateLimitResult
+from presenced.store.base import Realm, StoreUnavailableError, User
 
 logger = logging.getLogger("presenced.api")
 
@@ -92,13 +97,16 @@ class RestEndpoint:
         try:
             caller = None if spec.public else await self._authenticate(request)
             if caller is not None and self.server.rate_limiter.enabled:
-                limit = self.server.rate_limiter.hit(caller.user.id)
+                limit = await self.server.rate_limiter.hit(caller.user.id)
                 if not limit.allowed:
                     raise RateLimitedError(limit.retry_after)
             params = RequestParams(request.query_params, await _form_body(request))
             response = await spec.handler(Call(request, self.server, params, caller))
         except ApiError as error:
             response = json_error(error)
+        except StoreUnavailableError as exc:
+            logger.warning("503 for %s %s: %s", method, request.url.path, exc)
+            response = json_error(ServiceUnavailableError())
         except Exception:
             logger.exception("error serving %s %s", method, request.url.path)
             response = json_response(

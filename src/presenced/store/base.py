@@ -139,6 +139,17 @@ class ActivityInterval:
     end: float
 
 
+@dataclass(frozen=True, slots=True)
+class ActivityExtension:
+    """Widen the user's interval that starts at ``stored_start`` to [start, end] (never
+    narrower than what is stored)."""
+
+    user_id: int
+    stored_start: float
+    start: float
+    end: float
+
+
 IntervalRule = Callable[[ActivityInterval | None], tuple[bool, ActivityInterval]]
 """Given the user's latest interval: (True, it extended) or (False, a new one to add)."""
 
@@ -176,8 +187,31 @@ class StoreError(Exception):
     """A request the store refuses: duplicate names, unknown records."""
 
 
-class Store(Protocol):
-    """Durable state. Every method is safe to call from the event loop."""
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached (or did not answer in time); the call changed nothing
+    that was acknowledged, and a later call may succeed once the database is back."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeState:
+    """What a change feed compares to notice other processes' commits: the directory version
+    and every realm's presence sequence, read together."""
+
+    directory_version: int
+    presence_sequences: dict[int, int]
+    """Realm id to that realm's highest ``last_update_id``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWrite:
+    """What ``set_user_status`` stored: the status, and the invisible-mode toggle if asked."""
+
+    status: UserStatus | None
+    toggled: tuple[User, PresenceOutcome] | None
+
+
+class LifecycleStore(Protocol):
+    """Opening, closing, the schema, and the hints a change feed polls."""
 
     async def open(self) -> None: ...
 
@@ -189,7 +223,18 @@ class Store(Protocol):
 
     async def schema_is_current(self) -> bool: ...
 
-    # Realms
+    async def change_state(self) -> ChangeState:
+        """The directory version and every realm's presence sequence, in one query."""
+        ...
+
+    def may_have_changed(self) -> bool:
+        """A cheap hint, without a query: False means no other connection can have committed
+        since the last call; True means one may have (or the backend cannot tell cheaply and
+        relies on notifications instead, in which case it always answers False)."""
+        ...
+
+
+class RealmStore(Protocol):
     async def create_realm(self, subdomain: str, name: str, now: float) -> Realm: ...
 
     async def get_realm_by_subdomain(self, subdomain: str) -> Realm | None: ...
@@ -208,7 +253,10 @@ class Store(Protocol):
         """A counter every change to realms, users, keys, channels or subscriptions bumps."""
         ...
 
-    # Channels
+
+class ChannelStore(Protocol):
+    """Channels and subscriptions (what guest access rules are computed from)."""
+
     async def create_channel(
         self, realm_id: int, name: str, description: str, now: float
     ) -> Channel: ...
@@ -229,14 +277,27 @@ class Store(Protocol):
         """Every (channel id, user id) subscription in the realm."""
         ...
 
-    # User status
+
+NO_OUTCOME = PresenceOutcome(created=False, written=False, became_online=False, row=None)
+
+
+class StatusStore(Protocol):
     async def get_user_status(self, user_id: int) -> UserStatus | None: ...
 
-    async def set_user_status(self, status: UserStatus, now: float) -> UserStatus: ...
+    async def set_user_status(
+        self,
+        status: UserStatus | None,
+        now: float,
+        presence: tuple[bool, PresenceReport] | None = None,
+    ) -> StatusWrite:
+        """Store the status text/emoji and, given ``(enabled, report)`` (the deprecated
+        ``away``), the invisible-mode flag and the report's presence rule, in one transaction."""
+        ...
 
     async def realm_user_statuses(self, realm_id: int) -> list[UserStatus]: ...
 
-    # Users
+
+class UserStore(Protocol):
     async def create_user(
         self,
         realm_id: int,
@@ -261,9 +322,15 @@ class Store(Protocol):
 
     async def set_user_active(self, user_id: int, active: bool) -> User: ...
 
-    async def set_presence_enabled(self, user_id: int, enabled: bool) -> User: ...
+    async def set_presence_enabled(
+        self, user_id: int, enabled: bool, report: PresenceReport | None = None
+    ) -> tuple[User, PresenceOutcome]:
+        """Invisible mode: store the flag and apply the report's presence rule (if any) in
+        one transaction."""
+        ...
 
-    # API keys
+
+class KeyStore(Protocol):
     async def create_api_key(
         self, user_id: int, key_hash: str, prefix: str, label: str, now: float
     ) -> ApiKeyInfo: ...
@@ -274,7 +341,8 @@ class Store(Protocol):
 
     async def user_for_key_hash(self, key_hash: str) -> tuple[User, Realm] | None: ...
 
-    # Presence
+
+class PresenceStore(Protocol):
     async def record_presence(self, report: PresenceReport) -> PresenceOutcome:
         """Apply one report durably; concurrent reports are committed together."""
         ...
@@ -288,3 +356,23 @@ class Store(Protocol):
     async def realm_presence_sequence(self, realm_id: int) -> int: ...
 
     async def activity_intervals(self, user_id: int) -> list[ActivityInterval]: ...
+
+    async def latest_activity_interval(self, user_id: int) -> ActivityInterval | None: ...
+
+    async def extend_activity_intervals(self, extensions: Sequence[ActivityExtension]) -> None:
+        """Apply coalesced extensions in one transaction."""
+        ...
+
+
+class Store(
+    LifecycleStore,
+    RealmStore,
+    ChannelStore,
+    StatusStore,
+    UserStore,
+    KeyStore,
+    PresenceStore,
+    Protocol,
+):
+    """Durable state: every concern above. Every method is safe to call from the event loop;
+    callers that need one concern can name that protocol instead."""
