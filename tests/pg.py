@@ -36,6 +36,9 @@ def create_database(migrated: bool = True) -> str:
     name = f"presenced_test_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:8]}"
     with _admin() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # Throw-away data: no need to wait for the WAL flush on every commit (PostgreSQL
+        # crashing is not what these tests are about); 5-10x faster on a busy disk.
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     url = database_url(name)
     if migrated:
         migrate.upgrade(sqlalchemy_url(url))

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from presenced.api import (
     channels_views,
     events_views,
+    health_views,
     presence_views,
     server_views,
     settings_views,
@@ -31,6 +32,9 @@ from presenced.core.server import Server
 from presenced.preflight import database_problem
 from presenced.settings import Settings, SettingsError, load_settings, unknown_variables
 from presenced.store.base import Store
+from presenced.web.docs import docs_routes
+
+logger = logging.getLogger("presenced")
 
 logger = logging.getLogger("presenced")
 
@@ -66,6 +70,12 @@ def api_routes(server: Server) -> list[Route]:
     ]
 
 
+def operator_routes(server: Server) -> list[Route]:
+    """Routes outside /api/v1 (Zulip's too), for operators and load balancers."""
+    health = Method(health_views.health, public=True)
+    return [Route("/health", RestEndpoint(server, {"GET": health}))]
+
+
 async def not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
     return json_response(
@@ -93,6 +103,17 @@ async def keep_house(server: Server) -> None:
         server.auth_throttle.forget_idle()
 
 
+async def save_event_queues(server: Server) -> None:
+    """Save the queues for the next start; a store that fails here costs the queues (clients
+    re-register), never the shutdown."""
+    try:
+        saved = await server.events.save(server.store)
+    except Exception as exc:
+        logger.warning("could not save the event queues (clients will re-register): %s", exc)
+        return
+    logger.info("saved %d event queues for the next start", saved)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -114,6 +135,9 @@ def create_app(
             await server.store.migrate()
             await server.changes.start()
             await server.indexes.load_all()
+            loaded = await server.events.load(server.store)
+            if loaded:
+                logger.info("loaded %d event queues saved at the last shutdown", loaded)
             if tune_gc:
                 tune_garbage_collector()
             housekeeping = asyncio.create_task(keep_house(server))
@@ -124,14 +148,16 @@ def create_app(
                 housekeeping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await housekeeping
+                await server.events.shut_down()
                 await server.activity.close()
                 await server.changes.close()
+                await save_event_queues(server)
                 await server.events.close()
         finally:
             await server.store.close()
 
     app = Starlette(
-        routes=api_routes(server),
+        routes=[*operator_routes(server), *api_routes(server), *docs_routes(settings)],
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )

@@ -36,7 +36,7 @@ from presenced.store.base import (
     StoreError,
     User,
 )
-from presenced.store.factory import store_for
+from presenced.store.factory import redacted_url, store_for
 
 ROLES = {
     "owner": Role.OWNER,
@@ -153,7 +153,7 @@ def _user_json(user: User) -> dict[str, Any]:
 
 
 async def cmd_init(args: argparse.Namespace, store: Store, settings: Settings) -> None:
-    print(f"database schema is up to date ({settings.database_url})")
+    print(f"database schema is up to date ({redacted_url(settings.database_url)})")
 
 
 async def cmd_realm_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
@@ -374,7 +374,7 @@ async def cmd_zuliprc(args: argparse.Namespace, store: Store, settings: Settings
         except OSError as exc:
             raise CommandError(f"cannot write {args.output}: {exc.strerror}") from None
     _, key = await _new_key(store, user, args.label)
-    site = args.site or realm_url(args.realm, settings.external_host, "http")
+    site = args.site or realm_url(args.realm, settings.external_host, settings.external_uri_scheme)
     text = f"[api]\nemail={user.delivery_email}\nkey={key}\nsite={site}\n"
     if args.output is None:
         _make_private_if_file(sys.stdout.fileno())
@@ -581,10 +581,9 @@ def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
 
 
 def serve(settings: Settings) -> None:
-    import uvicorn
-
     from presenced.app import create_app
     from presenced.serving.launch import raise_open_file_limit, uvicorn_config
+    from presenced.serving.shutdown import run
 
     for problem in (
         workers_problem(settings),
@@ -595,8 +594,8 @@ def serve(settings: Settings) -> None:
             raise CommandError(problem)
     asyncio.run(_check_database(settings))
     raise_open_file_limit(settings.max_connections)
-    config = uvicorn_config(create_app(settings, tune_gc=True), settings)
-    uvicorn.Server(config).run()
+    app = create_app(settings, tune_gc=True)
+    run(uvicorn_config(app, settings), app.state.server.events.shut_down)
 
 
 def check(settings: Settings) -> int:

@@ -16,13 +16,10 @@ logger = logging.getLogger("presenced.serving")
 FILE_DESCRIPTOR_HEADROOM = 256
 """Descriptors kept free beyond the connection limit (database, log files, listening socket)."""
 
-GRACEFUL_SHUTDOWN_SECS = 3
-"""Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
-off after a few seconds (clients reconnect, and their queues' events stay pending)."""
-
 
 def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
-    """uvicorn's settings for ``app``: address, log level, and the connection limits.
+    """uvicorn's settings for ``app``: address, log level, proxies, shutdown, and the
+    connection limits.
 
     uvicorn's own ``limit_concurrency`` stays off: the protocol enforces
     ``max_connections`` and answers in JSON.
@@ -34,7 +31,10 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         log_level=settings.log_level.lower(),
         http=limited_protocol(ConnectionLimits.from_settings(settings)),
         timeout_keep_alive=settings.keepalive_timeout_secs,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECS,
+        # Typed int, but uvicorn only hands it to asyncio's timeouts: fractions work.
+        timeout_graceful_shutdown=settings.shutdown_timeout_secs,  # type: ignore[arg-type]
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

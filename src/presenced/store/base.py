@@ -183,6 +183,33 @@ class RealmRead:
     """If set, only these users' rows (a guest's accessible set)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SavedEventQueue:
+    """One event queue as the event system saved it; ``state`` is the event system's own
+    encoding (the store keeps it as it is)."""
+
+    queue_id: str
+    realm_id: int
+    user_id: int
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SavedChangeLog:
+    """The part of a realm's change log that some saved queue had not read yet."""
+
+    realm_id: int
+    changes: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SavedEventQueues:
+    """What the embedded event system leaves in the store between a shutdown and a start."""
+
+    queues: Sequence[SavedEventQueue] = ()
+    logs: Sequence[SavedChangeLog] = ()
+
+
 class StoreError(Exception):
     """A request the store refuses: duplicate names, unknown records."""
 
@@ -231,6 +258,19 @@ class LifecycleStore(Protocol):
         """A cheap hint, without a query: False means no other connection can have committed
         since the last call; True means one may have (or the backend cannot tell cheaply and
         relies on notifications instead, in which case it always answers False)."""
+        ...
+
+    async def ping(self) -> None:
+        """A cheap round trip through the database (health checks); raises if it fails."""
+        ...
+
+    # Saved event queues (the embedded mode's queues, across a restart)
+    async def save_event_queues(self, saved: SavedEventQueues) -> None:
+        """Replace whatever was saved before with ``saved``, in one transaction."""
+        ...
+
+    async def take_event_queues(self) -> SavedEventQueues:
+        """What was saved, forgotten in the same transaction (loaded once, never twice)."""
         ...
 
 

@@ -44,6 +44,16 @@ def open_store(database_url: str, *, pool_size: int = 8, timeout: float = 3.0) -
     )
 
 
+def redacted_url(database_url: str) -> str:
+    """The URL as it may be shown: any password replaced by ``***``."""
+    scheme, sep, rest = database_url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return database_url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
 def store_for(settings: Settings) -> Store:
     """The store the settings name, with their pool size and timeout."""
     return open_store(

@@ -39,6 +39,9 @@ from presenced.store.base import (
     RealmPresenceRow,
     RealmRead,
     Role,
+    SavedChangeLog,
+    SavedEventQueue,
+    SavedEventQueues,
     StatusWrite,
     StoreError,
     StoreUnavailableError,
@@ -82,6 +85,12 @@ def asyncpg_dsn(database_url: str) -> str:
     return database_url
 
 
+async def _no_session_state(conn: Connection) -> None:
+    """The pool's reset on release. asyncpg's default sends a query (unlock advisory locks,
+    close cursors, UNLISTEN, RESET ALL) on every release: a round trip per store call for
+    session state this store never creates."""
+
+
 def sqlalchemy_url(database_url: str) -> str:
     """The same database for Alembic, through psycopg 3 (sync), libpq options kept."""
     return "postgresql+psycopg://" + database_url.split("://", 1)[1]
@@ -115,6 +124,7 @@ class PostgresStore:
                 max_size=self.pool_size,
                 timeout=self.timeout,
                 command_timeout=self.timeout,
+                reset=_no_session_state,
             )
             async with self._pool.acquire(timeout=self.timeout):
                 pass
@@ -176,7 +186,8 @@ class PostgresStore:
                 yield conn
         except StoreError:
             raise
-        except asyncpg.IntegrityConstraintViolationError as exc:
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
+            # A duplicate, or a value the schema cannot hold (too long, NUL, out of range).
             raise StoreError(str(exc)) from None
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(f"the database is unavailable: {exc}") from None
@@ -266,6 +277,9 @@ class PostgresStore:
 
     async def set_realm_access_group(self, realm_id: int, group: str) -> Realm:
         return await self._update_realm(realm_id, "can_access_all_users_group", group)
+
+    async def ping(self) -> None:
+        await self._fetchrow("SELECT 1")
 
     async def directory_version(self) -> int:
         row = await self._fetchrow("SELECT version FROM directory_version WHERE id = 1")
@@ -588,6 +602,44 @@ class PostgresStore:
         )
         return [ActivityInterval(start, end) for start, end in rows]
 
+    # Saved event queues
+
+    async def save_event_queues(self, saved: SavedEventQueues) -> None:
+        async def save(conn: Connection) -> None:
+            await conn.execute("DELETE FROM saved_event_queues")
+            await conn.execute("DELETE FROM saved_change_logs")
+            if saved.queues:
+                await conn.executemany(
+                    "INSERT INTO saved_event_queues (queue_id, realm_id, user_id, state) "
+                    "VALUES ($1, $2, $3, $4)",
+                    [(q.queue_id, q.realm_id, q.user_id, q.state) for q in saved.queues],
+                )
+            if saved.logs:
+                await conn.executemany(
+                    "INSERT INTO saved_change_logs (realm_id, changes) VALUES ($1, $2)",
+                    [(log.realm_id, log.changes) for log in saved.logs],
+                )
+
+        await self._write(save, directory=False)
+
+    async def take_event_queues(self) -> SavedEventQueues:
+        async def take(conn: Connection) -> SavedEventQueues:
+            queues = [
+                SavedEventQueue(r[0], r[1], r[2], bytes(r[3]))
+                for r in await conn.fetch(
+                    "DELETE FROM saved_event_queues RETURNING queue_id, realm_id, user_id, state"
+                )
+            ]
+            logs = [
+                SavedChangeLog(r[0], bytes(r[1]))
+                for r in await conn.fetch(
+                    "DELETE FROM saved_change_logs RETURNING realm_id, changes"
+                )
+            ]
+            return SavedEventQueues(queues, logs)
+
+        return await self._write(take, directory=False)
+
     async def latest_activity_interval(self, user_id: int) -> ActivityInterval | None:
         row = await self._fetchrow(
             "SELECT start_time, end_time FROM user_activity_intervals WHERE user_id = $1 "
@@ -723,18 +775,15 @@ async def _apply_reports(conn: Connection, reports: list[PresenceReport]) -> lis
             state.latest = interval
         outcomes.append(outcome)
 
-    if moved:
-        realms = sorted(moved)
-        await conn.execute(
-            "UPDATE presence_sequences s SET last_update_id = v.last_update_id "
-            "FROM unnest($1::int[], $2::bigint[]) AS v(realm_id, last_update_id) "
-            "WHERE s.realm_id = v.realm_id",
-            realms,
-            [sequences[r] for r in realms],
-        )
     if upserts:
+        # One statement: the realms' new sequence values (every write moved one) and the rows.
+        realms = sorted(moved)
         rows = list(upserts.values())
         await conn.execute(
+            "WITH sequences AS (UPDATE presence_sequences s "
+            "SET last_update_id = v.last_update_id "
+            "FROM unnest($6::int[], $7::bigint[]) AS v(realm_id, last_update_id) "
+            "WHERE s.realm_id = v.realm_id) "
             "INSERT INTO user_presence (user_id, realm_id, last_active_time, "
             "last_connected_time, last_update_id) "
             "SELECT * FROM unnest($1::int[], $2::int[], $3::float8[], $4::float8[], $5::bigint[]) "
@@ -747,6 +796,8 @@ async def _apply_reports(conn: Connection, reports: list[PresenceReport]) -> lis
             [row.last_active_time for _, row in rows],
             [row.last_connected_time for _, row in rows],
             [row.last_update_id for _, row in rows],
+            realms,
+            [sequences[r] for r in realms],
         )
     updates = [(i, iv) for state in intervals.values() for i, iv in state.updates.items()]
     if updates:

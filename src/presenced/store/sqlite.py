@@ -32,6 +32,9 @@ from presenced.store.base import (
     RealmPresenceRow,
     RealmRead,
     Role,
+    SavedChangeLog,
+    SavedEventQueue,
+    SavedEventQueues,
     StatusWrite,
     StoreError,
     User,
@@ -97,6 +100,17 @@ class SQLiteStore:
 
     async def schema_is_current(self) -> bool:
         return await self._in_writer(lambda: migrate.is_current(self._sqlalchemy_url))
+
+    async def ping(self) -> None:
+        """A read on the event loop's connection, then one through the writer thread (a stuck
+        writer means reports cannot be acknowledged)."""
+        self._read("SELECT version FROM directory_version WHERE id = 1")
+        conn = self._writer_conn
+        if conn is None:
+            raise StoreError("the store is not open")
+        await self._in_writer(
+            lambda: conn.execute("SELECT version FROM directory_version WHERE id = 1").fetchall()
+        )
 
     @property
     def _sqlalchemy_url(self) -> str:
@@ -546,6 +560,44 @@ class SQLiteStore:
             )
 
         await self._write(extend, directory=False)
+
+    # Saved event queues
+
+    async def save_event_queues(self, saved: SavedEventQueues) -> None:
+        def save(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM saved_event_queues")
+            conn.execute("DELETE FROM saved_change_logs")
+            conn.executemany(
+                "INSERT INTO saved_event_queues (queue_id, realm_id, user_id, state) "
+                "VALUES (?, ?, ?, ?)",
+                [(q.queue_id, q.realm_id, q.user_id, q.state) for q in saved.queues],
+            )
+            conn.executemany(
+                "INSERT INTO saved_change_logs (realm_id, changes) VALUES (?, ?)",
+                [(log.realm_id, log.changes) for log in saved.logs],
+            )
+
+        await self._write(save, directory=False)
+
+    async def take_event_queues(self) -> SavedEventQueues:
+        def take(conn: sqlite3.Connection) -> SavedEventQueues:
+            queues = [
+                SavedEventQueue(queue_id, realm_id, user_id, bytes(state))
+                for queue_id, realm_id, user_id, state in conn.execute(
+                    "SELECT queue_id, realm_id, user_id, state FROM saved_event_queues"
+                )
+            ]
+            logs = [
+                SavedChangeLog(realm_id, bytes(changes))
+                for realm_id, changes in conn.execute(
+                    "SELECT realm_id, changes FROM saved_change_logs"
+                )
+            ]
+            conn.execute("DELETE FROM saved_event_queues")
+            conn.execute("DELETE FROM saved_change_logs")
+            return SavedEventQueues(queues, logs)
+
+        return await self._write(take, directory=False)
 
 
 def _toggle_presence(

@@ -1,0 +1,1 @@
+"""HTML served by presenced: the API documentation pages (``web.docs``)."""
