@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -40,12 +41,19 @@ from presenced.core.backends import build_server
 from presenced.core.server import Server
 from presenced.observability import metrics
 from presenced.observability.requests import RequestRecorder
-from presenced.settings import Settings, load_settings
+from presenced.preflight import database_problem
+from presenced.settings import Settings, SettingsError, load_settings, unknown_variables
 from presenced.store.base import Store
 from presenced.store.group_commit import GroupCommitter
 from presenced.web.docs import docs_routes
 
 logger = logging.getLogger("presenced")
+
+logger = logging.getLogger("presenced")
+
+WORKER_ENV = "_PRESENCED_SERVE_WORKER"
+"""Set for the worker processes of ``presenced serve --workers N`` (outside the ``PRESENCED_``
+settings namespace, so it is not taken for a misspelt setting)."""
 
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (CPython's default: 700)."""
@@ -176,6 +184,7 @@ async def keep_house(server: Server) -> None:
         await asyncio.sleep(interval)
         await server.events.expire_idle()
         await server.rate_limiter.forget_idle()
+        server.auth_throttle.forget_idle()
 
 
 async def save_event_queues(server: Server) -> None:
@@ -261,12 +270,28 @@ def create_app(
 
 
 def from_environment() -> Starlette:
-    """The app for the settings in the environment (``serve --workers N``: uvicorn calls this
-    factory in each worker process)."""
+    """The app configured like ``presenced serve`` (environment, ``PRESENCED_CONFIG_FILE``), for
+    other ASGI servers: ``uvicorn --factory presenced.app:from_environment``, or gunicorn with
+    ``-k uvicorn.workers.UvicornWorker 'presenced.app:from_environment()'``; and for each worker
+    of ``presenced serve --workers N``.
+
+    A bad setting or an unusable database ends the process with one line, not a traceback.
+    The connection limits of ``presenced serve`` are then the ASGI server's to set.
+    """
     from presenced.observability.logconfig import configure_logging
 
-    settings = load_settings()
-    worker_log_level = os.environ.get("PRESENCED_WORKER_LOG_LEVEL")
-    if worker_log_level:  # a worker of ``serve --workers N``: logging is set up per process
-        configure_logging(settings.log_format, worker_log_level)
-    return create_app(settings, tune_gc=True)
+    for name in unknown_variables():
+        logger.warning("%s is not a presenced setting", name)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"presenced: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    problem = database_problem(settings.database_url, create=True)
+    if problem is not None:
+        print(f"presenced: {problem}", file=sys.stderr)
+        raise SystemExit(1)
+    worker = bool(os.environ.get(WORKER_ENV))
+    if worker:  # a worker of ``serve --workers N``: logging is set up in each process
+        configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings, tune_gc=worker)

@@ -1,22 +1,31 @@
-"""Operator commands: ``presenced init | realm | user | key | zuliprc | serve``."""
+"""Operator commands: ``presenced init | check | realm | user | key | zuliprc | serve``.
+
+Every mistake an operator can make (a bad flag or setting, an unusable database, an unknown
+realm or user) ends in one line on stderr and a non-zero exit, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
+import sqlite3
+import stat
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
+import sqlalchemy.exc
 
 from presenced import __version__
 from presenced.clock import system_clock
 from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
+from presenced.preflight import database_problem, port_problem, workers_problem
 from presenced.presence.access import ACCESS_GROUPS
 from presenced.realms import realm_url
-from presenced.settings import Settings, SettingsError, load_settings
+from presenced.settings import LOG_LEVELS, Settings, SettingsError, load_settings, unknown_variables
 from presenced.store.base import (
     ApiKeyInfo,
     BotType,
@@ -49,11 +58,31 @@ class CommandError(Exception):
     """A mistake the operator can fix; printed without a traceback."""
 
 
+PRIVATE_FILE_MODE = 0o600
+
+
 Command = Callable[[argparse.Namespace, Store, Settings], Awaitable[None]]
 
 
 def _print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data).decode() + "\n")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {value}")
+    return number
+
+
+def _port(value: str) -> int:
+    number = _positive_int(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"a port is at most 65535, not {number}")
+    return number
 
 
 def _flag(value: str) -> bool:
@@ -145,10 +174,13 @@ async def cmd_realm_create(args: argparse.Namespace, store: Store, settings: Set
     subdomain = args.subdomain.lower()
     if subdomain and not all(c.isalnum() or c == "-" for c in subdomain):
         raise CommandError("a subdomain may hold only letters, digits and '-'")
-    realm = await store.create_realm(subdomain, args.name, system_clock())
+    existing = await store.get_realm_by_subdomain(subdomain) if args.if_missing else None
+    realm = existing or await store.create_realm(subdomain, args.name, system_clock())
     url = realm_url(realm.subdomain, settings.external_host, "http")
     if args.json:
         _print_json({**_realm_json(realm), "url": url})
+    elif existing is not None:
+        print(f"{_realm_label(realm)} ({realm.name!r}) already exists at {url}")
     else:
         print(f"created {_realm_label(realm)} ({realm.name!r}) at {url}")
 
@@ -264,6 +296,17 @@ async def cmd_user_create(args: argparse.Namespace, store: Store, settings: Sett
         if owner is None:
             raise CommandError(f"no user {args.owner!r} to own the bot")
         owner_id = owner.id
+    if args.if_missing:
+        existing = await store.get_user_by_delivery_email(realm.id, args.email)
+        if existing is not None:
+            if args.json:
+                _print_json({"user_id": existing.id, "email": existing.email, "created": False})
+            else:
+                print(
+                    f"{existing.email} already exists (user_id {existing.id}); its API key is "
+                    f"not shown again: `presenced key create --email {args.email}` makes another"
+                )
+            return
     user = await store.create_user(
         realm.id,
         args.email,
@@ -336,31 +379,73 @@ async def cmd_key_revoke(args: argparse.Namespace, store: Store, settings: Setti
 
 
 async def cmd_zuliprc(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    """The file holds a working API key: it is written readable by its owner only (0600),
+    whether named with ``--output`` or redirected to with ``>``."""
     user = await _user(store, args)
+    if args.output is not None:
+        try:
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.output}: {exc.strerror}") from None
     _, key = await _new_key(store, user, args.label)
     site = args.site or realm_url(args.realm, settings.external_host, settings.external_uri_scheme)
-    print(f"[api]\nemail={user.delivery_email}\nkey={key}\nsite={site}")
+    text = f"[api]\nemail={user.delivery_email}\nkey={key}\nsite={site}\n"
+    if args.output is None:
+        _make_private_if_file(sys.stdout.fileno())
+        sys.stdout.write(text)
+        return
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), PRIVATE_FILE_MODE)
+        out.write(text)
+    print(f"wrote {args.output} (mode 0600)", file=sys.stderr)
+
+
+def _make_private_if_file(fd: int) -> None:
+    """``zuliprc > FILE``: the shell created FILE with the umask's mode; narrow it to 0600."""
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+    except OSError:
+        pass
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its mistakes on one line (it prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="presenced", description="A Zulip-compatible user presence server."
-    )
+    parser = Parser(prog="presenced", description="A Zulip-compatible user presence server.")
     parser.add_argument("--version", action="version", version=f"presenced {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = sub.add_parser("init", help="create or upgrade the database schema")
     init.set_defaults(func=cmd_init, needs_schema=False)
 
+    check = sub.add_parser(
+        "check", help="validate the settings, the database and the services; non-zero on problems"
+    )
+    check.set_defaults(func=None)
+
     serve = sub.add_parser("serve", help="run the server (creates the schema if missing)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=9991)
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--host", help="the address to listen on (PRESENCED_HOST; default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=_port, help="the port to listen on (PRESENCED_PORT; default 9991)"
+    )
     serve.add_argument(
         "--workers",
-        type=_positive,
-        default=1,
-        help="processes serving the port (more than 1 needs PostgreSQL and Redis)",
+        type=_positive_int,
+        help="server processes (PRESENCED_WORKERS; default 1; more need PostgreSQL and Redis)",
+    )
+    serve.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="the server log's level (PRESENCED_LOG_LEVEL; default info)",
     )
     serve.set_defaults(func=None, needs_schema=False)
 
@@ -371,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--subdomain", default="")
     create.add_argument("--json", action="store_true")
+    create.add_argument(
+        "--if-missing", action="store_true", help="succeed without change if the realm exists"
+    )
     create.set_defaults(func=cmd_realm_create, changes_directory=True)
     listing = realm.add_parser("list", help="list realms")
     listing.add_argument("--json", action="store_true")
@@ -406,6 +494,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--bot-type", choices=sorted(BOT_TYPES), help="a bot of this type")
     create.add_argument("--owner", help="the email of the bot's owner")
     create.add_argument("--json", action="store_true")
+    create.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="succeed without change if the user exists (no API key is printed then)",
+    )
     create.set_defaults(func=cmd_user_create, changes_directory=True)
     for name, reactivate in (("deactivate", False), ("reactivate", True)):
         cmd = user.add_parser(name, help=f"{name} a user")
@@ -462,17 +555,24 @@ def build_parser() -> argparse.ArgumentParser:
     zuliprc.add_argument("--realm", default="")
     zuliprc.add_argument("--site", help="the server URL clients use (default: from the realm)")
     zuliprc.add_argument("--label", default="zuliprc")
+    zuliprc.add_argument(
+        "--output", metavar="FILE", help="write the zuliprc to FILE (mode 0600) instead of stdout"
+    )
     zuliprc.set_defaults(func=cmd_zuliprc, changes_directory=True)
     return parser
 
 
 async def _run(command: Command, args: argparse.Namespace, settings: Settings) -> None:
+    needs_schema = getattr(args, "needs_schema", True)
+    problem = database_problem(settings.database_url, create=not needs_schema)
+    if problem is not None:
+        raise CommandError(problem)
     store = store_for(settings)
     await store.open()
     try:
-        if getattr(args, "needs_schema", True) and not await store.schema_is_current():
+        if needs_schema and not await store.schema_is_current():
             raise CommandError("the database schema is missing or old: run `presenced init`")
-        if not getattr(args, "needs_schema", True):
+        if not needs_schema:
             await store.migrate()
         await command(args, store, settings)
     finally:
@@ -496,53 +596,125 @@ async def _check_database(settings: Settings) -> None:
     await store.close()
 
 
-def serve(args: argparse.Namespace, settings: Settings) -> None:
-    import uvicorn
-
-    from presenced.app import create_app
-    from presenced.observability.logconfig import configure_logging
-    from presenced.serving import serve as run_server
-
-    if args.workers > 1 and not settings.redis_url:
-        raise CommandError(
-            f"--workers {args.workers} needs state shared by the processes: set "
-            "PRESENCED_DATABASE_URL to a PostgreSQL database and PRESENCED_REDIS_URL to a "
-            "Redis server (or serve with --workers 1)"
-        )
-    asyncio.run(_check_database(settings))
-
-    # presenced writes the access log (presenced.access); uvicorn's own is off.
-    configure_logging(settings.log_format, args.log_level)
-    options: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        "log_level": args.log_level,
-        "log_config": None,
-        "access_log": False,
-        "timeout_graceful_shutdown": settings.shutdown_timeout_secs,
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
+def serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with ``serve``'s flags applied over them."""
+    flags = {
+        name: getattr(args, name)
+        for name in ("host", "port", "workers", "log_level")
+        if getattr(args, name) is not None
     }
-    if args.workers == 1:
+    return dataclasses.replace(settings, **flags).validate()
+
+
+def serve(settings: Settings) -> None:
+    from presenced.app import WORKER_ENV, create_app
+    from presenced.observability.logconfig import configure_logging
+    from presenced.serving.launch import raise_open_file_limit, uvicorn_config, workers_config
+    from presenced.serving.shutdown import run, run_workers
+
+    for problem in (
+        workers_problem(settings),
+        database_problem(settings.database_url, create=True),
+        port_problem(settings.host, settings.port),
+    ):
+        if problem is not None:
+            raise CommandError(problem)
+    asyncio.run(_check_database(settings))
+    configure_logging(settings.log_format, settings.log_level)
+    raise_open_file_limit(settings.max_connections)
+    if settings.workers == 1:
         app = create_app(settings, tune_gc=True)
-        run_server(app, app.state.server.events.shut_down, **options)
+        run(uvicorn_config(app, settings), app.state.server.events.shut_down)
         return
-    # The schema once, here, rather than by every worker at once; then each worker builds its
-    # own app from the same environment (its logging too: see ``from_environment``).
-    asyncio.run(_run(cmd_schema_only, args, settings))
-    os.environ["PRESENCED_WORKER_LOG_LEVEL"] = args.log_level
-    uvicorn.run("presenced.app:from_environment", factory=True, workers=args.workers, **options)
+    # The schema once, here, rather than by every worker at once. Each worker then builds its
+    # own app from the environment it inherits, so what the flags changed goes there too.
+    asyncio.run(_migrate(settings))
+    os.environ.update({WORKER_ENV: "1", "PRESENCED_LOG_LEVEL": settings.log_level})
+    run_workers(workers_config(settings))
+
+
+async def _migrate(settings: Settings) -> None:
+    store = store_for(settings)
+    await store.open()
+    try:
+        await store.migrate()
+    finally:
+        await store.close()
+
+
+def check(settings: Settings) -> int:
+    """``presenced check``: one line per check; non-zero if any found a problem."""
+    problems: list[str] = []
+
+    def report(what: str, problem: str | None) -> None:
+        if problem is None:
+            print(f"ok: {what}")
+        else:
+            problems.append(problem)
+            print(f"problem: {problem}")
+
+    report("settings", None)
+    for name in unknown_variables():
+        report("", f"{name} is not a presenced setting (a typo?)")
+    report("workers", workers_problem(settings))
+    problem = database_problem(settings.database_url, create=False)
+    report(f"database {settings.database_url}", problem)
+    if problem is None:
+        try:
+            schema = asyncio.run(_schema_problem(settings))
+        except (StoreError, sqlite3.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
+            schema = f"cannot read the database: {_first_line(exc)}"
+        report("database schema is current", schema)
+    report(
+        f"port {settings.host}:{settings.port} is free", port_problem(settings.host, settings.port)
+    )
+    return 1 if problems else 0
+
+
+async def _schema_problem(settings: Settings) -> str | None:
+    store = store_for(settings)
+    await store.open()
+    try:
+        if not await store.schema_is_current():
+            return "the database schema is missing or old: run `presenced init`"
+        return None
+    finally:
+        await store.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            if args.command == "check":
+                print(f"problem: {exc}")
+                return 1
+            raise
+        if args.command != "check":
+            for name in unknown_variables():
+                print(f"presenced: warning: {name} is not a presenced setting", file=sys.stderr)
+        if args.command == "check":
+            return check(settings)
         if args.command == "serve":
-            serve(args, settings)
+            serve(serve_settings(args, settings))
             return 0
         asyncio.run(_run(args.func, args, settings))
     except (CommandError, StoreError, SettingsError) as exc:
         print(f"presenced: {exc}", file=sys.stderr)
         return 1
+    except (sqlite3.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
+        print(f"presenced: database error: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"presenced: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return str(original).splitlines()[0] if str(original) else type(original).__name__

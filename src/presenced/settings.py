@@ -17,6 +17,20 @@ from typing import Any
 ENV_PREFIX = "PRESENCED_"
 
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+POSITIVE_LIMITS = (
+    "max_request_body_bytes",
+    "max_header_bytes",
+    "max_header_count",
+    "header_timeout_secs",
+    "body_timeout_secs",
+    "keepalive_timeout_secs",
+    "max_connections",
+)
+OTHER_VARIABLES = frozenset({ENV_PREFIX + "CONFIG_FILE"})
+"""``PRESENCED_*`` variables that are not settings but are still understood."""
+
+
 class SettingsError(ValueError):
     pass
 
@@ -58,6 +72,31 @@ class Settings:
     metrics_allow: str = "127.0.0.0/8,::1"
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    # Zulip lets a client ask for a queue that lives a week unpolled; this caps what
+    # ``queue_lifespan_secs`` may ask for.
+    event_queue_max_lifespan_secs: int = 86400
+    # Registering past this many queues reclaims the user's idlest queue.
+    event_queue_max_per_user: int = 50
+    # Failed authentication per client address: past this many in the window, 429 (0 = off).
+    auth_failure_limit: int = 10
+    auth_failure_window_secs: int = 60
+    # ``presenced serve``.
+    host: str = "127.0.0.1"
+    port: int = 9991
+    workers: int = 1
+    log_level: str = "info"
+    # Resource limits of the HTTP server (each refusal is a Zulip-style JSON error).
+    max_request_body_bytes: int = 1_048_576
+    max_header_bytes: int = 16_384
+    """The request line and all header names and values together."""
+    max_header_count: int = 100
+    header_timeout_secs: float = 10.0
+    """From connecting (or a request's first byte) to the end of its headers."""
+    body_timeout_secs: float = 30.0
+    """From the end of a request's headers to the end of its body."""
+    keepalive_timeout_secs: int = 20
+    """An idle connection between two requests is closed after this long."""
+    max_connections: int = 10_000
     # Several processes: Redis carries change notices, event queues and rate-limit counters.
     redis_url: str = ""
     redis_key_prefix: str = "presenced:"
@@ -135,6 +174,28 @@ class Settings:
                     ipaddress.ip_network(item.strip(), strict=False)
         except ValueError as exc:
             raise SettingsError(f"metrics_allow: {exc}") from None
+        if self.auth_failure_limit < 0 or self.auth_failure_window_secs <= 0:
+            raise SettingsError(
+                "auth_failure_limit must not be negative (0 = off) and "
+                "auth_failure_window_secs must be positive"
+            )
+        if self.event_queue_max_lifespan_secs < self.event_queue_idle_timeout_secs:
+            raise SettingsError(
+                "event_queue_max_lifespan_secs must be at least event_queue_idle_timeout_secs"
+            )
+        if self.event_queue_max_per_user <= 0:
+            raise SettingsError("event_queue_max_per_user must be positive")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port must be between 1 and 65535, not {self.port}")
+        if self.workers <= 0:
+            raise SettingsError(f"workers must be positive, not {self.workers}")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise SettingsError(
+                f"log_level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"
+            )
+        for name in POSITIVE_LIMITS:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive, not {getattr(self, name)!r}")
         return self
 
 
@@ -183,6 +244,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             values[name] = _coerce(ENV_PREFIX + name.upper(), raw_env, kind)
     values.update(overrides)
     return Settings(**values).validate()
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``PRESENCED_*`` environment variables that name no setting (likely typos)."""
+    env = os.environ if environ is None else environ
+    known = {ENV_PREFIX + f.name.upper() for f in dataclasses.fields(Settings)} | OTHER_VARIABLES
+    return sorted(name for name in env if name.startswith(ENV_PREFIX) and name not in known)
 
 
 def _field_type(field: dataclasses.Field[Any]) -> type:

@@ -169,12 +169,12 @@ class RestEndpoint:
         limit: RateLimitResult | None = None
         caller = None
         try:
-            caller = None if spec.public else await authenticate(request, self.server)
+            caller = None if spec.public else await self._authenticate(request)
             if caller is not None and self.server.rate_limiter.enabled:
                 limit = await self.server.rate_limiter.hit(caller.user.id)
                 headers.extend(limit.encoded_headers(self.server.rate_limiter.limit))
                 if not limit.allowed:
-                    raise RateLimitedError(round(limit.retry_after, 3))
+                    raise RateLimitedError(limit.retry_after)
             params = RequestParams(request.query_params, await _form_body(request))
             answer = await spec.handler(Call(request, self.server, params, caller))
             response = answer if isinstance(answer, ApiResponse) else _adapt(answer)
@@ -197,6 +197,21 @@ class RestEndpoint:
                 {"result": "error", "msg": "Internal server error", "code": "BAD_REQUEST"}, 500
             )
         return _Outcome(response, headers, caller)
+
+    async def _authenticate(self, request: ApiRequest) -> Caller:
+        """Authenticate, unless the client's address has failed too often of late."""
+        throttle = self.server.auth_throttle
+        if not throttle.enabled:
+            return await authenticate(request, self.server)
+        address = request.client_host or ""
+        wait = throttle.blocked_for(address)
+        if wait:
+            raise RateLimitedError(wait)
+        try:
+            return await authenticate(request, self.server)
+        except UnauthorizedError:
+            throttle.failed(address)
+            raise
 
 
 def _adapt(response: Response) -> ApiResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -37,12 +38,16 @@ class UnauthorizedError(ApiError):
 
 
 class RateLimitedError(ApiError):
+    """Zulip's body gives the wait in (fractional) seconds; the ``Retry-After`` header takes
+    whole seconds (RFC 9110), rounded up so that a client that obeys it is let through."""
+
     status_code = 429
     code = "RATE_LIMIT_HIT"
 
     def __init__(self, retry_after: float) -> None:
+        retry_after = round(retry_after, 3)
         super().__init__("API usage exceeded rate limit", **{"retry-after": retry_after})
-        self.headers = {"Retry-After": str(retry_after)}
+        self.headers = {"Retry-After": str(max(math.ceil(retry_after), 1))}
 
 
 class NotFoundError(ApiError):

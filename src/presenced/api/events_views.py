@@ -19,7 +19,6 @@ from presenced.presence.read import HistoryWindowError, window_start
 
 EVENTS_UNAVAILABLE = "Event queues are unavailable right now; try again shortly."
 NARROW_OPERATORS = frozenset({"channel", "stream", "topic", "sender", "is"})
-MAX_QUEUE_LIFESPAN_SECS = 7 * 86400
 
 
 class BadEventQueueIdError(ApiError):
@@ -102,11 +101,13 @@ async def register(call: Call) -> Response:
         presence_format = PresenceFormat.SLIM
     else:
         presence_format = PresenceFormat.LEGACY
-    # Zulip: never less than the default (10 minutes), never more than a week.
+    # Zulip: never less than the default (10 minutes), never more than a week (here: the
+    # event_queue_max_lifespan_secs setting, a day by default).
     idle_timeout = None
     if lifespan:
         default = server.settings.event_queue_idle_timeout_secs
-        idle_timeout = float(min(max(lifespan, default), MAX_QUEUE_LIFESPAN_SECS))
+        ceiling = server.settings.event_queue_max_lifespan_secs
+        idle_timeout = float(min(max(lifespan, default), ceiling))
 
     # The queue first, the state second: a change in between is in the state, on the queue,
     # or both; never in neither.

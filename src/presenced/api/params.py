@@ -4,7 +4,8 @@ Values come from the form body or the query string (the body wins). Booleans and
 JSON text. Booleans and integers (the hot path) are decoded with orjson; whatever orjson
 refuses or reads differently from Python's ``json`` (Zulip's decoder: ``NaN``, integers beyond
 64 bits, which orjson reads as floats) is decoded again with ``json``, as are lists and objects,
-so every value parses as it does in Zulip. Values are checked strictly. Every name read is
+so every value parses as it does in Zulip; nesting too deep for the decoder is invalid JSON
+like any other. Values are checked strictly. Every name read is
 remembered, so a success response can list the rest in ``ignored_parameters_unsupported``.
 """
 
@@ -20,6 +21,17 @@ import orjson
 from presenced.api.errors import ApiError, MissingArgumentError
 
 _UNSET: Any = object()
+MAX_ID = 2**63 - 1
+"""No stored ID is larger (SQLite's and PostgreSQL's 64-bit integers)."""
+
+
+def path_id(raw: str) -> int | None:
+    """An ID given in a URL path, or None if no stored ID could be that large. Checked before
+    ``int()``, which refuses strings of more than 4,300 digits with an exception."""
+    if len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None
 
 
 def parse_form(body: bytes) -> dict[str, str]:

@@ -37,7 +37,7 @@ async def update_presence(call: Call) -> Response:
         if not -SQL_BIGINT <= cursor < SQL_BIGINT:
             raise ApiError("Invalid last_update_id")
     clock = call.server.clock
-    if not ping_only and history_limit_days is not None:
+    if history_limit_days is not None:
         try:
             window_start(clock(), history_limit_days)
         except HistoryWindowError:

@@ -6,6 +6,7 @@ from starlette.responses import Response
 
 from presenced.api.endpoint import Call
 from presenced.api.errors import ApiError
+from presenced.api.params import path_id
 from presenced.api.responses import json_success
 from presenced.core.users import user_dict
 
@@ -38,7 +39,8 @@ async def get_user(call: Call) -> Response:
     include_custom = call.params.json_bool("include_custom_profile_fields", False)
     store = call.server.store
     if raw.isascii() and raw.isdigit():
-        user = await store.get_user(int(raw))
+        user_id = path_id(raw)
+        user = None if user_id is None else await store.get_user(user_id)
     else:
         user = await store.get_user_by_email(call.realm.id, raw)
     if user is None or user.realm_id != call.realm.id:

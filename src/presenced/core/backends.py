@@ -26,6 +26,7 @@ def event_settings(settings: Settings) -> EventSettings:
     return EventSettings(
         heartbeat_secs=settings.event_queue_heartbeat_secs,
         default_idle_timeout_secs=settings.event_queue_idle_timeout_secs,
+        max_queues_per_user=settings.event_queue_max_per_user,
         activity_offset_secs=settings.presence_legacy_event_offset_for_activity_seconds,
     )
 

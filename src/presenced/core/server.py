@@ -20,6 +20,7 @@ from presenced.events.queue import EventQueue
 from presenced.feed.base import ChangeFeed
 from presenced.health import HealthChecks
 from presenced.ratelimit.base import RateLimiter
+from presenced.ratelimit.failed_auth import FailedAuthThrottle
 from presenced.settings import Settings
 from presenced.store.base import Store
 
@@ -32,6 +33,7 @@ class Server:
     feed: ChangeFeed
     rate_limiter: RateLimiter
     events: EventSystem
+    auth_throttle: FailedAuthThrottle = field(init=False)
     directory: Directory = field(init=False)
     indexes: PresenceIndexes = field(init=False)
     changes: ChangeTracker = field(init=False)
@@ -41,6 +43,9 @@ class Server:
 
     def __post_init__(self) -> None:
         settings = self.settings
+        self.auth_throttle = FailedAuthThrottle(
+            settings.auth_failure_limit, settings.auth_failure_window_secs, self.clock
+        )
         self.directory = Directory(self.store)
         self.indexes = PresenceIndexes(self.store, settings, self.directory)
         self.changes = ChangeTracker(

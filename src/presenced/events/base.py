@@ -47,6 +47,8 @@ class EventSettings:
     max_pending_events: int = 10_000
     """A queue holding more unacknowledged events than this expires."""
     activity_offset_secs: float = 70.0
+    max_queues_per_user: int = 50
+    """Registering one more queue than this reclaims the user's idlest queue."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,11 @@ class _Realm:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+def _idleness(queue: EventQueue) -> tuple[bool, float]:
+    """Sort key: queues with no poll parked first, then the longest unpolled."""
+    return (queue.connected > 0, queue.last_seen)
+
+
 class InProcessEventSystem:
     """Queues and logs in this process's memory (the embedded, single-process mode)."""
 
@@ -50,6 +55,9 @@ class InProcessEventSystem:
         self.clock = clock
         self.visible = visible
         self._queues: dict[str, EventQueue] = {}
+        self._user_queues: dict[int, str | set[str]] = {}
+        """Each user's queue IDs: most users have one, held as the ID itself (a set costs
+        about 200 B more per user)."""
         self._realms: dict[int, _Realm] = {}
         self._event_type_sets: dict[frozenset[str], frozenset[str]] = {}
         self._closing = False
@@ -103,9 +111,29 @@ class InProcessEventSystem:
             last_seen=now,
             log_position=realm.log.head,
         )
+        self._reclaim_for(user_id)
         self._queues[queue.queue_id] = queue
         realm.queue_ids.add(queue.queue_id)
+        held = self._user_queues.get(user_id)
+        if held is None:
+            self._user_queues[user_id] = queue.queue_id
+        elif isinstance(held, str):
+            self._user_queues[user_id] = {held, queue.queue_id}
+        else:
+            held.add(queue.queue_id)
         return queue
+
+    def _reclaim_for(self, user_id: int) -> None:
+        """Make room for one more queue of the user: drop their idlest while at the cap."""
+        cap = self.settings.max_queues_per_user
+        while True:
+            held = self._user_queues.get(user_id)
+            if held is None:
+                return
+            ids = [held] if isinstance(held, str) else held
+            if len(ids) < cap:
+                return
+            self._drop(min((self._queues[q] for q in ids), key=_idleness))
 
     def queue(self, queue_id: str, user_id: int) -> EventQueue:
         queue = self._queues.get(queue_id)
@@ -121,6 +149,13 @@ class InProcessEventSystem:
 
     def _drop(self, queue: EventQueue) -> None:
         self._queues.pop(queue.queue_id, None)
+        held = self._user_queues.get(queue.user_id)
+        if held == queue.queue_id:
+            del self._user_queues[queue.user_id]
+        elif isinstance(held, set):
+            held.discard(queue.queue_id)
+            if len(held) == 1:
+                self._user_queues[queue.user_id] = held.pop()
         realm = self._realms.get(queue.realm_id)
         if realm is not None:
             realm.queue_ids.discard(queue.queue_id)

@@ -41,9 +41,24 @@ class PresencedServer(uvicorn.Server):
 
 def serve(app: Any, before_shutdown: ShutdownHook, **config: Any) -> None:
     """``uvicorn.run`` for one process, with ``before_shutdown`` hooked in (see above)."""
-    server = PresencedServer(uvicorn.Config(app, **config), before_shutdown)
+    run(uvicorn.Config(app, **config), before_shutdown)
+
+
+def run(config: uvicorn.Config, before_shutdown: ShutdownHook) -> None:
+    """Run one process with ``config``, with ``before_shutdown`` hooked in (see above)."""
+    server = PresencedServer(config, before_shutdown)
     # uvicorn re-raises the SIGINT it caught once it has stopped: that is the end, not an error.
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+
+
+def run_workers(config: uvicorn.Config) -> None:
+    """``config.workers`` processes on one listening socket (uvicorn's supervisor), each
+    building its own app; a worker that dies is replaced."""
+    from uvicorn.supervisors import Multiprocess
+
+    sock = config.bind_socket()
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[sock]).run()

@@ -1,0 +1,2 @@
+"""Running the app under uvicorn: the configuration ``serve`` builds (``launch``), the
+connection limits (``protocol``) and the shutdown that answers parked polls (``shutdown``)."""
