@@ -28,6 +28,7 @@ from presenced.server import Server
 from presenced.settings import Settings
 from presenced.store.base import Store
 from presenced.store.factory import open_store
+from presenced.web.embed import embed_routes
 
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (CPython's default: 700)."""
@@ -122,7 +123,7 @@ def create_app(
             await server.store.close()
 
     app = Starlette(
-        routes=api_routes(server),
+        routes=[*api_routes(server), *embed_routes(server)],
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )

@@ -15,12 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
+import orjson
+
 from presenced.store import migrate
 from presenced.store.base import (
     ActivityInterval,
     ApiKeyInfo,
     BotType,
     Channel,
+    EmbedToken,
     PresenceOutcome,
     PresenceReport,
     PresenceRow,
@@ -46,6 +49,7 @@ _REALM_COLUMNS = (
 _CHANNEL_COLUMNS = "id, realm_id, name, description, date_created"
 _STATUS_COLUMNS = "user_id, status_text, emoji_name, emoji_code, reaction_type"
 _KEY_COLUMNS = "id, user_id, label, prefix, created_at"
+_EMBED_COLUMNS = "id, realm_id, prefix, label, user_ids, origins, created_at"
 
 
 def _user(row: Sequence[Any]) -> User:
@@ -83,6 +87,18 @@ def _channel(row: Sequence[Any]) -> Channel:
 
 def _key(row: Sequence[Any]) -> ApiKeyInfo:
     return ApiKeyInfo(id=row[0], user_id=row[1], label=row[2], prefix=row[3], created_at=row[4])
+
+
+def _embed_token(row: Sequence[Any]) -> EmbedToken:
+    return EmbedToken(
+        id=row[0],
+        realm_id=row[1],
+        prefix=row[2],
+        label=row[3],
+        user_ids=None if row[4] is None else frozenset(orjson.loads(row[4])),
+        origins=tuple(orjson.loads(row[5])),
+        created_at=row[6],
+    )
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -464,6 +480,53 @@ class SQLiteStore:
         if not rows:
             return None
         return _user(rows[0][:12]), _realm(rows[0][12:])
+
+    # Embed tokens
+
+    async def create_embed_token(
+        self,
+        realm_id: int,
+        token_hash: str,
+        prefix: str,
+        label: str,
+        user_ids: frozenset[int] | None,
+        origins: tuple[str, ...],
+        now: float,
+    ) -> EmbedToken:
+        users = None if user_ids is None else orjson.dumps(sorted(user_ids)).decode()
+
+        def create(conn: sqlite3.Connection) -> EmbedToken:
+            row = conn.execute(
+                "INSERT INTO embed_tokens "
+                "(realm_id, token_hash, prefix, label, user_ids, origins, created_at) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_EMBED_COLUMNS}",
+                (realm_id, token_hash, prefix, label, users, orjson.dumps(origins).decode(), now),
+            ).fetchone()
+            return _embed_token(row)
+
+        return await self._write(create)
+
+    async def list_embed_tokens(self, realm_id: int | None = None) -> list[EmbedToken]:
+        if realm_id is None:
+            rows = self._read(f"SELECT {_EMBED_COLUMNS} FROM embed_tokens ORDER BY id")
+        else:
+            rows = self._read(
+                f"SELECT {_EMBED_COLUMNS} FROM embed_tokens WHERE realm_id = ? ORDER BY id",
+                (realm_id,),
+            )
+        return [_embed_token(r) for r in rows]
+
+    async def revoke_embed_token(self, token_id: int) -> bool:
+        def revoke(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM embed_tokens WHERE id = ?", (token_id,)).rowcount > 0
+
+        return await self._write(revoke)
+
+    async def embed_token_by_hash(self, token_hash: str) -> EmbedToken | None:
+        rows = self._read(
+            f"SELECT {_EMBED_COLUMNS} FROM embed_tokens WHERE token_hash = ?", (token_hash,)
+        )
+        return _embed_token(rows[0]) if rows else None
 
     # Presence
 

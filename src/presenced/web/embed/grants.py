@@ -1,0 +1,83 @@
+"""Embed tokens resolved to what they may show, cached until the directory version moves.
+
+A grant is the token's realm and the people it covers: active humans only (bots and
+deactivated users are never shown), narrowed to the token's users if it names any. Creating
+or revoking a token, like any change to users or realms, bumps the directory version, so a
+cached grant is never older than the last version check (at most ``max_age`` seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from presenced.keys import generate_api_key, has_api_key_format, hash_api_key
+from presenced.server import Server
+from presenced.store.base import EmbedToken, Realm, User
+
+MAX_CACHED_GRANTS = 10_000
+"""Unknown tokens are cached too (as None), so the cache is bounded against guessing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    token: EmbedToken
+    realm: Realm
+    people: tuple[User, ...]
+    """The covered active humans, in the store's order."""
+    people_ids: frozenset[int]
+    directory_version: int
+    """The version this grant was built at: a stream resends its list when it moves."""
+
+
+def new_token() -> str:
+    """A fresh token: random like an API key, shown once, stored only as its hash."""
+    return generate_api_key()
+
+
+def token_hash(token: str) -> str:
+    return hash_api_key(token)
+
+
+def covered_people(token: EmbedToken, users: list[User]) -> tuple[User, ...]:
+    return tuple(
+        u
+        for u in users
+        if u.is_active and not u.is_bot and (token.user_ids is None or u.id in token.user_ids)
+    )
+
+
+class Grants:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._version = -1
+        self._grants: dict[str, Grant | None] = {}
+
+    async def resolve(self, token: str, max_age: float = 0.0) -> Grant | None:
+        """The grant for ``token``, or None if it is unknown, revoked, or its realm is
+        deactivated. ``max_age``: accept a directory check that recent (seconds)."""
+        if not has_api_key_format(token):
+            return None
+        directory = self.server.directory
+        await directory.refresh(max_age)
+        if directory.version != self._version:
+            self._grants.clear()
+            self._version = directory.version
+        key = token_hash(token)
+        if key in self._grants:
+            return self._grants[key]
+        grant = await self._load(key)
+        if len(self._grants) >= MAX_CACHED_GRANTS:
+            self._grants.clear()
+        self._grants[key] = grant
+        return grant
+
+    async def _load(self, key: str) -> Grant | None:
+        store = self.server.store
+        token = await store.embed_token_by_hash(key)
+        if token is None:
+            return None
+        realm = await store.get_realm(token.realm_id)
+        if realm is None or realm.deactivated:
+            return None
+        people = covered_people(token, await store.list_users(realm.id))
+        return Grant(token, realm, people, frozenset(u.id for u in people), self._version)

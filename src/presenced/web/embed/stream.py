@@ -1,0 +1,106 @@
+"""One open page's live feed, as server-sent events.
+
+``snapshot``: everyone covered, with the server's time and thresholds (sent first, and again
+whenever the covered people change). ``presence``: changed people only. ``revoked``: the token
+no longer works; the stream ends.
+
+The feed waits on its event queue for at most ``CHECK_SECS`` at a time, then re-checks its
+token through the grant cache (a directory-version check shared by every open page), so a
+revoked token stops the page within a second. Refreshes of people who stay online are not
+announced as events (as in Zulip, clients poll for them); the feed reads them from the
+in-memory index once per ping interval.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from sse_starlette import ServerSentEvent
+
+from presenced.events.system import BadEventQueueError
+from presenced.server import Server
+from presenced.web.embed import queues
+from presenced.web.embed.grants import Grant, Grants
+from presenced.web.embed.people import SharedIndexes, newest_update_id, people_of
+
+CHECK_SECS = 1.0
+"""How long a feed waits for events before re-checking its token."""
+RETRY_MS = 1000
+"""How soon a browser reconnects after losing the stream (a server restart)."""
+
+
+def _event(name: str, data: dict[str, Any]) -> ServerSentEvent:
+    return ServerSentEvent(data=orjson.dumps(data).decode(), event=name, retry=RETRY_MS)
+
+
+def _same_people(a: Grant, b: Grant) -> bool:
+    return a is b or (
+        a.people == b.people and a.realm.presence_disabled == b.realm.presence_disabled
+    )
+
+
+class Feed:
+    def __init__(self, server: Server, grants: Grants, indexes: SharedIndexes) -> None:
+        self.server = server
+        self.grants = grants
+        self.indexes = indexes
+
+    async def snapshot(self, grant: Grant) -> tuple[ServerSentEvent, int]:
+        settings = self.server.settings
+        index = await self.indexes.index(grant.realm.id, max_age=CHECK_SECS)
+        data = {
+            "server_timestamp": self.server.clock(),
+            "offline_threshold_secs": settings.offline_threshold_secs,
+            "ping_interval_secs": settings.presence_ping_interval_secs,
+            "presence_disabled": grant.realm.presence_disabled,
+            "people": people_of(grant, index),
+        }
+        return _event("snapshot", data), newest_update_id(grant, index)
+
+    async def events(self, token: str, grant: Grant) -> AsyncIterator[ServerSentEvent]:
+        server = self.server
+        refresh_every = float(server.settings.presence_ping_interval_secs)
+        queue = await queues.open_queue(server, grant.realm)
+        try:
+            first, cursor = await self.snapshot(grant)
+            yield first
+            last_event_id = queue.last_event_id
+            next_refresh = time.monotonic() + refresh_every
+            while True:
+                try:
+                    presences, last_event_id = await queues.next_presences(
+                        server, grant.realm, queue, last_event_id, CHECK_SECS
+                    )
+                except BadEventQueueError:  # dropped (trimmed away): start again
+                    queue = await queues.open_queue(server, grant.realm)
+                    last_event_id = queue.last_event_id
+                    presences = {}
+                    next_refresh = 0.0
+                current = await self.grants.resolve(token, max_age=CHECK_SECS / 2)
+                if current is None:
+                    yield _event("revoked", {"msg": "This embed token has been revoked."})
+                    return
+                if not _same_people(current, grant):
+                    grant = current
+                    event, cursor = await self.snapshot(grant)
+                    yield event
+                    continue
+                grant = current
+                if grant.realm.presence_disabled:
+                    continue
+                if time.monotonic() >= next_refresh:
+                    next_refresh = time.monotonic() + refresh_every
+                    index = await self.indexes.index(grant.realm.id, max_age=CHECK_SECS)
+                    found = index.changed_since(cursor, True, grant.people_ids)
+                    if found.last_update_id is not None:
+                        cursor = found.last_update_id
+                        presences = {**presences, **orjson.loads(found.presences)}
+                covered = {k: v for k, v in presences.items() if int(k) in grant.people_ids}
+                if covered:
+                    data = {"server_timestamp": server.clock(), "presences": covered}
+                    yield _event("presence", data)
+        finally:
+            await queues.close_queue(server, queue)
