@@ -14,7 +14,7 @@ in-memory index once per ping interval.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -60,7 +60,7 @@ class Feed:
         }
         return _event("snapshot", data), newest_update_id(grant, index)
 
-    async def events(self, token: str, grant: Grant) -> AsyncIterator[ServerSentEvent]:
+    async def events(self, token: str, grant: Grant) -> AsyncGenerator[ServerSentEvent, None]:
         server = self.server
         refresh_every = float(server.settings.presence_ping_interval_secs)
         queue = await queues.open_queue(server, grant.realm)
