@@ -171,10 +171,16 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 await wait_until_serving(session, base)
                 await asyncio.sleep(1.0)
                 rss_before = rss_kib(process.pid)
-                pages = [Page() for _ in range(args.pages)]
+                pages: list[Page] = []
+                tasks = []
                 url = f"{base}/embed/stream?token={token}"
-                tasks = [asyncio.create_task(p.run(session, url)) for p in pages]
-                await wait_until(lambda: all(p.ready.is_set() for p in pages), 120, "snapshots")
+                while len(pages) < args.pages:  # in batches, as pages open over time
+                    batch = [Page() for _ in range(min(args.batch, args.pages - len(pages)))]
+                    tasks += [asyncio.create_task(p.run(session, url)) for p in batch]
+                    pages += batch
+                    await asyncio.wait_for(
+                        asyncio.gather(*(p.ready.wait() for p in batch)), timeout=120
+                    )
                 await asyncio.sleep(2.0)
                 rss_after = rss_kib(process.pid)
 
@@ -198,6 +204,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 elapsed = time.monotonic() - start
                 cpu = cpu_seconds(process.pid) - cpu1 - idle_rate * elapsed
                 delivered = sum(p.updates for p in pages)
+                rss_end = rss_kib(process.pid)
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -208,6 +215,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "delivered_updates": delivered,
         "rss_kib_before_pages": rss_before,
         "memory_per_page_kib": round((rss_after - rss_before) / args.pages, 1),
+        "memory_per_page_kib_after_changes": round((rss_end - rss_before) / args.pages, 1),
         "idle_cpu_percent": round(idle_rate * 100, 1),
         "idle_cpu_us_per_page_second": round(idle_rate / args.pages * 1e6, 1),
         "cpu_us_per_delivered_update": round(max(cpu, 0.0) / delivered * 1e6, 1),
@@ -232,6 +240,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=100, help="pages opened at a time")
     parser.add_argument("--gap", type=float, default=0.25, help="seconds between changes")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(measure(args)), indent=2))

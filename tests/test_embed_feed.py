@@ -18,7 +18,10 @@ from presenced.web.embed.stream import Feed
 
 
 async def next_event(events: AsyncGenerator[ServerSentEvent, None]) -> tuple[str, dict[str, Any]]:
+    """The next named event (comments, which browsers ignore, are skipped)."""
     event = await anext(events)
+    while event.event is None and event.comment is not None:
+        event = await anext(events)
     assert event.event is not None and isinstance(event.data, str)
     data: dict[str, Any] = json.loads(event.data)
     return event.event, data

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -30,6 +31,16 @@ CHECK_SECS = 1.0
 """How long a feed waits for events before re-checking its token."""
 RETRY_MS = 1000
 """How soon a browser reconnects after losing the stream (a server restart)."""
+MAX_CACHED_SNAPSHOTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    grant: Grant
+    built_at: float
+    people: bytes
+    """The encoded list, shared by every page that opens within ``CHECK_SECS``."""
+    cursor: int
 
 
 def _event(name: str, data: dict[str, Any]) -> ServerSentEvent:
@@ -47,18 +58,35 @@ class Feed:
         self.server = server
         self.grants = grants
         self.indexes = indexes
+        self._snapshots: dict[int, _Snapshot] = {}
+
+    async def _people(self, grant: Grant) -> _Snapshot:
+        """The covered people, encoded once for all the pages that open (or reconnect after a
+        restart) within a second. A snapshot up to that old is safe: its cursor makes the
+        first index refresh send whatever changed since."""
+        now = time.monotonic()
+        cached = self._snapshots.get(grant.token.id)
+        if cached is not None and cached.grant is grant and now - cached.built_at <= CHECK_SECS:
+            return cached
+        index = await self.indexes.index(grant.realm.id, max_age=CHECK_SECS)
+        people = orjson.dumps(people_of(grant, index))
+        cached = _Snapshot(grant, now, people, newest_update_id(grant, index))
+        if len(self._snapshots) >= MAX_CACHED_SNAPSHOTS:
+            self._snapshots.clear()
+        self._snapshots[grant.token.id] = cached
+        return cached
 
     async def snapshot(self, grant: Grant) -> tuple[ServerSentEvent, int]:
         settings = self.server.settings
-        index = await self.indexes.index(grant.realm.id, max_age=CHECK_SECS)
+        people = await self._people(grant)
         data = {
             "server_timestamp": self.server.clock(),
             "offline_threshold_secs": settings.offline_threshold_secs,
             "ping_interval_secs": settings.presence_ping_interval_secs,
             "presence_disabled": grant.realm.presence_disabled,
-            "people": people_of(grant, index),
+            "people": orjson.Fragment(people.people),
         }
-        return _event("snapshot", data), newest_update_id(grant, index)
+        return _event("snapshot", data), people.cursor
 
     async def events(self, token: str, grant: Grant) -> AsyncGenerator[ServerSentEvent, None]:
         server = self.server
@@ -67,6 +95,10 @@ class Feed:
         try:
             first, cursor = await self.snapshot(grant)
             yield first
+            # The list is large: keep no copy of it per page once it is sent (the response
+            # holds the last item it sent until the next one, so send a small one).
+            del first
+            yield ServerSentEvent(comment="live")
             last_event_id = queue.last_event_id
             next_refresh = time.monotonic() + refresh_every
             while True:
@@ -87,6 +119,8 @@ class Feed:
                     grant = current
                     event, cursor = await self.snapshot(grant)
                     yield event
+                    del event
+                    yield ServerSentEvent(comment="live")
                     continue
                 grant = current
                 if grant.realm.presence_disabled:
