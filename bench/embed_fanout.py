@@ -39,6 +39,7 @@ from presenced.web.embed.grants import new_token, token_hash
 
 HOST = "127.0.0.1"
 IDLE_SECS = 5.0
+READ_BUFSIZE = 8 * 2**20
 
 
 def rss_kib(pid: int) -> int:
@@ -167,7 +168,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         base = f"http://{HOST}:{port}"
         with server(workdir, database_url, port) as process:
             connector = aiohttp.TCPConnector(limit=0)
-            async with aiohttp.ClientSession(connector=connector) as session:
+            # A snapshot of 10,000 people is one line of about 1 MB.
+            async with aiohttp.ClientSession(
+                connector=connector, read_bufsize=READ_BUFSIZE
+            ) as session:
                 await wait_until_serving(session, base)
                 await asyncio.sleep(1.0)
                 rss_before = rss_kib(process.pid)

@@ -309,6 +309,8 @@ def test_dark_theme_readable_at_300px(
         )
         assert overflow <= 0
         save_screenshot(driver, "embed-directory-dark-300px")
+        open_directory(driver, token["url"], 4)
+        save_screenshot(driver, "embed-directory-300px")  # the README's picture
     finally:
         driver.set_window_size(1280, 900)
 
