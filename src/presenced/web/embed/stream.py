@@ -14,7 +14,7 @@ in-memory index once per ping interval.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +88,11 @@ class Feed:
         }
         return _event("snapshot", data), people.cursor
 
-    async def events(self, token: str, grant: Grant) -> AsyncGenerator[ServerSentEvent, None]:
+    async def events(
+        self, token: str, grant: Grant, stopping: Callable[[], bool] = lambda: False
+    ) -> AsyncGenerator[ServerSentEvent, None]:
+        """The page's events until its token stops working or ``stopping()`` (the server is
+        shutting down: the stream then ends cleanly and the browser reconnects)."""
         server = self.server
         refresh_every = float(server.settings.presence_ping_interval_secs)
         queue = await queues.open_queue(server, grant.realm)
@@ -101,7 +105,7 @@ class Feed:
             yield ServerSentEvent(comment="live")
             last_event_id = queue.last_event_id
             next_refresh = time.monotonic() + refresh_every
-            while True:
+            while not stopping():
                 try:
                     presences, last_event_id = await queues.next_presences(
                         server, grant.realm, queue, last_event_id, CHECK_SECS
@@ -111,6 +115,8 @@ class Feed:
                     last_event_id = queue.last_event_id
                     presences = {}
                     next_refresh = 0.0
+                if stopping():
+                    return
                 current = await self.grants.resolve(token, max_age=CHECK_SECS / 2)
                 if current is None:
                     yield _event("revoked", {"msg": "This embed token has been revoked."})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import anyio
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -27,6 +28,12 @@ logger = logging.getLogger("presenced.embed")
 THEMES = ("light", "dark")
 NO_STORE = {"Cache-Control": "no-store"}
 SCRIPT_MAX_AGE = 300
+PING_SECS = 15
+"""A comment line this often keeps proxies from closing a quiet stream."""
+SEND_TIMEOUT_SECS = 30
+"""A page that reads nothing for this long is dropped (and its queue with it)."""
+SHUTDOWN_GRACE_SECS = CHECK_SECS + 0.5
+"""On shutdown a stream ends by itself within a check; less than serve's 3 s grace."""
 
 
 class InvalidTokenError(ApiError):
@@ -115,8 +122,14 @@ class EmbedViews:
     async def stream(self, request: Request) -> Response:
         token, grant = await self._grant(request, check_origin=True)
         headers = {**self._cors(request, grant), **NO_STORE, "X-Accel-Buffering": "no"}
+        shutdown = anyio.Event()
         return EventSourceResponse(
-            self.feed.events(token, grant), headers=headers, ping=15, send_timeout=30
+            self.feed.events(token, grant, shutdown.is_set),
+            headers=headers,
+            ping=PING_SECS,
+            send_timeout=SEND_TIMEOUT_SECS,
+            shutdown_event=shutdown,
+            shutdown_grace_period=SHUTDOWN_GRACE_SECS,
         )
 
     async def presence_json(self, request: Request) -> Response:
