@@ -25,6 +25,10 @@ def host_site() -> Iterator[HostSite]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/favicon.ico":
+                self.send_response(204)
+                self.end_headers()
+                return
             page = site.pages.get(self.path)
             body = (page or "not found").encode()
             self.send_response(200 if page is not None else 404)

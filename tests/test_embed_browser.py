@@ -309,8 +309,18 @@ def test_dark_theme_readable_at_300px(
         )
         assert overflow <= 0
         save_screenshot(driver, "embed-directory-dark-300px")
+        # The README's picture: someone invisible among people online.
+        grace = live.client(people["grace"]["email"], people["grace"]["api_key"])
+        grace.call_endpoint("settings", method="PATCH", request={"presence_enabled": False})
         open_directory(driver, token["url"], 4)
-        save_screenshot(driver, "embed-directory-300px")  # the README's picture
+        wait_for(
+            driver,
+            LIVE_UPDATE_SECS,
+            "Grace grey",
+            lambda: shown(driver).get(people["grace"]["user_id"]) == "offline",
+        )
+        save_screenshot(driver, "embed-directory-300px")
+        grace.call_endpoint("settings", method="PATCH", request={"presence_enabled": True})
     finally:
         driver.set_window_size(1280, 900)
 

@@ -185,7 +185,9 @@ def test_directory_page_is_self_contained(harness: Harness) -> None:
         nonce = csp.split("'nonce-")[1].split("'")[0]
         assert page.text.count(f'nonce="{nonce}"') == 2
         # No external assets: nothing to fetch but the page itself and its stream.
-        assert "src=" not in page.text and "href=" not in page.text and "@import" not in page.text
+        # (The icon is an empty data: URL, so that browsers do not ask for /favicon.ico.)
+        assert page.text.count("href=") == page.text.count('href="data:,"') == 1
+        assert "src=" not in page.text and "@import" not in page.text and "url(" not in page.text
         assert len(page.content) < 12_000
     script = harness.client.get("/embed/presence.js")
     assert script.status_code == 200
