@@ -35,7 +35,7 @@ import aiohttp
 from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
 from presenced.store.base import Role
 from presenced.store.factory import open_store
-from presenced.web.embed.grants import new_token, token_hash
+from presenced.web.embed.tokens import new_token, token_hash
 
 HOST = "127.0.0.1"
 IDLE_SECS = 5.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from conftest import Harness
 from presenced.keys import PREFIX_LENGTH
 from presenced.store.base import EmbedToken
-from presenced.web.embed.grants import new_token, token_hash
+from presenced.web.embed.tokens import new_token, token_hash
 
 
 def make_token(

@@ -28,7 +28,7 @@ from presenced.server import Server
 from presenced.settings import Settings
 from presenced.store.base import Store
 from presenced.store.factory import open_store
-from presenced.web.embed import embed_routes
+from presenced.web.embed.routes import embed_routes
 
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (CPython's default: 700)."""

@@ -29,8 +29,8 @@ from presenced.store.base import (
     User,
 )
 from presenced.store.factory import open_store
-from presenced.web.embed.grants import new_token, token_hash
 from presenced.web.embed.policy import OriginError, normalize_origin
+from presenced.web.embed.tokens import new_token, token_hash
 
 ROLES = {
     "owner": Role.OWNER,

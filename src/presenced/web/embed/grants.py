@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from presenced.keys import generate_api_key, has_api_key_format, hash_api_key
 from presenced.server import Server
 from presenced.store.base import EmbedToken, Realm, User
+from presenced.web.embed.tokens import has_token_format, token_hash
 
 MAX_CACHED_GRANTS = 10_000
 """Unknown tokens are cached too (as None), so the cache is bounded against guessing."""
@@ -27,15 +27,6 @@ class Grant:
     people_ids: frozenset[int]
     directory_version: int
     """The version this grant was built at: a stream resends its list when it moves."""
-
-
-def new_token() -> str:
-    """A fresh token: random like an API key, shown once, stored only as its hash."""
-    return generate_api_key()
-
-
-def token_hash(token: str) -> str:
-    return hash_api_key(token)
 
 
 def covered_people(token: EmbedToken, users: list[User]) -> tuple[User, ...]:
@@ -55,7 +46,7 @@ class Grants:
     async def resolve(self, token: str, max_age: float = 0.0) -> Grant | None:
         """The grant for ``token``, or None if it is unknown, revoked, or its realm is
         deactivated. ``max_age``: accept a directory check that recent (seconds)."""
-        if not has_api_key_format(token):
+        if not has_token_format(token):
             return None
         directory = self.server.directory
         await directory.refresh(max_age)
