@@ -206,7 +206,7 @@ def register_queues(system: InProcessEventSystem, n: int) -> list[LocalQueue]:
     queues = []
     for i in range(n):
         fmt = FORMATS[i % 3]
-        queue = system.register(i + 1, REALM_ID, frozenset(["presence"]), fmt, None)
+        queue = system.register_now(i + 1, REALM_ID, frozenset(["presence"]), fmt, None)
         queues.append(LocalQueue(queue.queue_id, queue.user_id, fmt))
     return queues
 
@@ -214,7 +214,7 @@ def register_queues(system: InProcessEventSystem, n: int) -> list[LocalQueue]:
 def fill(system: InProcessEventSystem, n: int) -> None:
     """Like register_queues, keeping nothing outside the system (for memory measurements)."""
     for i in range(n):
-        system.register(i + 1, REALM_ID, frozenset(["presence"]), FORMATS[i % 3], None)
+        system.register_now(i + 1, REALM_ID, frozenset(["presence"]), FORMATS[i % 3], None)
 
 
 def new_system() -> InProcessEventSystem:
@@ -270,7 +270,7 @@ def publish_idle(n: int) -> dict[str, Any]:
     for k in range(PUBLISH_SAMPLES):
         change = make_change(n + 1 + k)
         start = time.perf_counter_ns()
-        system.publish(REALM_ID, change)
+        system.publish_now(REALM_ID, change)
         samples.append(time.perf_counter_ns() - start)
     return {"queues": n, **summarize_ns(samples)}
 
@@ -282,7 +282,7 @@ async def collect_all(n: int) -> dict[str, Any]:
     by_format = {fmt: [q for q in queues if q.fmt is fmt] for fmt in FORMATS}
     gc.collect()
     start = time.perf_counter_ns()
-    system.publish(REALM_ID, make_change(n + 1))
+    system.publish_now(REALM_ID, make_change(n + 1))
     publish_ns = time.perf_counter_ns() - start
     per_format: dict[str, Any] = {}
     problems: Counter[str] = Counter()
@@ -330,7 +330,7 @@ async def publish_parked(n: int, rounds: int) -> dict[str, Any]:
             await asyncio.sleep(0)
         gc.collect()
         start = time.perf_counter_ns()
-        system.publish(REALM_ID, make_change(n + 1 + r))
+        system.publish_now(REALM_ID, make_change(n + 1 + r))
         published = time.perf_counter_ns()
         deliveries = await asyncio.gather(*tasks)
         done = time.perf_counter_ns()

@@ -19,8 +19,8 @@ from starlette.testclient import TestClient
 
 from openapi_validation import validate_response
 from presenced.app import create_app
+from presenced.core.server import Server
 from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
-from presenced.server import Server
 from presenced.settings import Settings, load_settings
 from presenced.store.base import (
     BotType,

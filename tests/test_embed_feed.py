@@ -12,6 +12,7 @@ from sse_starlette import ServerSentEvent
 from conftest import Account, Harness
 from embed_helpers import make_token
 from presenced.events.changes import PresenceChange
+from presenced.events.system import InProcessEventSystem
 from presenced.web.embed.grants import Grants
 from presenced.web.embed.people import SharedIndexes
 from presenced.web.embed.stream import Feed
@@ -35,6 +36,12 @@ async def finished(events: AsyncGenerator[ServerSentEvent, None]) -> bool:
     return False
 
 
+def queue_count(harness: Harness) -> int:
+    events = harness.server.events
+    assert isinstance(events, InProcessEventSystem)
+    return events.queue_count
+
+
 def open_feed(harness: Harness, token: str) -> AsyncGenerator[ServerSentEvent, None]:
     server = harness.server
     feed = Feed(server, Grants(server), SharedIndexes(server))
@@ -52,12 +59,12 @@ def test_feed_forwards_covered_changes_and_stops_when_revoked(
 ) -> None:
     hamlet, othello, bot = zulip_realm["hamlet"], zulip_realm["othello"], zulip_realm["bot"]
     token, record = make_token(harness)
-    queues_before = harness.server.events.queue_count
+    queues_before = queue_count(harness)
     events = open_feed(harness, token)
 
     name, snapshot = harness.run(next_event, events)
     assert name == "snapshot"
-    assert harness.server.events.queue_count == queues_before + 1
+    assert queue_count(harness) == queues_before + 1
     assert snapshot["offline_threshold_secs"] == harness.settings.offline_threshold_secs
     assert {p["email"] for p in snapshot["people"]} == {
         "hamlet@zulip.com",
@@ -69,7 +76,7 @@ def test_feed_forwards_covered_changes_and_stops_when_revoked(
     # A bot's change in the realm's log is never forwarded; a human's is.
     async def publish_bot_change() -> None:
         now = harness.clock()
-        harness.server.events.publish(
+        await harness.server.events.publish(
             bot.user.realm_id,
             PresenceChange(bot.id, bot.email, bot.user.date_joined, now, now, now),
         )
@@ -93,17 +100,17 @@ def test_feed_forwards_covered_changes_and_stops_when_revoked(
     while name != "revoked":
         name, data = harness.run(next_event, events)
     assert harness.run(finished, events)
-    assert harness.server.events.queue_count == queues_before
+    assert queue_count(harness) == queues_before
 
 
 def test_closing_a_page_deletes_its_queue(harness: Harness) -> None:
     harness.account("hamlet@zulip.com")
     token, _ = make_token(harness)
-    before = harness.server.events.queue_count
+    before = queue_count(harness)
     pages = [open_feed(harness, token) for _ in range(3)]
     for page in pages:
         assert harness.run(next_event, page)[0] == "snapshot"
-    assert harness.server.events.queue_count == before + 3
+    assert queue_count(harness) == before + 3
     for page in pages:
         harness.run(page.aclose)
-    assert harness.server.events.queue_count == before
+    assert queue_count(harness) == before

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import DAY, Account, Harness, assert_error
 from presenced.events.changes import UserSettingsChange
+from presenced.events.system import InProcessEventSystem
 
 
 @pytest.fixture
@@ -260,6 +261,7 @@ def test_queues_expire_and_release_memory(fast: Harness) -> None:
     idle = register(fast, othello)
     long_lived = register(fast, othello, queue_lifespan_secs=3600)
     events_system = fast.server.events
+    assert isinstance(events_system, InProcessEventSystem)
     assert events_system.queue_count == 3
     fast.presence(hamlet, "active", ping_only=True)
     fast.clock.advance(599)
@@ -280,7 +282,7 @@ def test_queues_expire_and_release_memory(fast: Harness) -> None:
 
 
 async def _expire(harness: Harness) -> int:
-    return harness.server.events.expire_idle()
+    return await harness.server.events.expire_idle()
 
 
 def test_user_settings_events_reach_only_the_user(fast: Harness) -> None:
@@ -302,7 +304,7 @@ def test_user_settings_events_reach_only_the_user(fast: Harness) -> None:
 
 
 async def _publish(harness: Harness, realm_id: int, change: UserSettingsChange) -> None:
-    harness.server.events.publish(realm_id, change)
+    await harness.server.events.publish(realm_id, change)
 
 
 def test_register_state(fast: Harness) -> None:
@@ -359,6 +361,7 @@ def test_register_errors(fast: Harness) -> None:
     ]:
         response = fast.request("POST", "/register", account=othello, data=params)
         assert_error(response, 400, msg)
+    assert isinstance(fast.server.events, InProcessEventSystem)
     assert fast.server.events.queue_count == 0
     # Event types presenced has nothing for are accepted (Zulip's clients ask for many).
     body = register(fast, othello, event_types=["message", "presence", "no_such_type"])

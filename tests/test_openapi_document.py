@@ -37,8 +37,11 @@ from presenced.api.events_views import NARROW_OPERATORS, BadEventQueueIdError
 from presenced.api.openapi import document, document_json
 from presenced.api.responses import json_error, json_success
 from presenced.api.settings_views import REACTION_TYPES, STATUS_TEXT_MAX
-from presenced.api.users_views import user_dict
 from presenced.app import api_routes
+from presenced.core.register import USER_SETTINGS_DEFAULTS
+from presenced.core.server import Server
+from presenced.core.users import user_dict
+from presenced.events.base import everyone_sees_everything
 from presenced.events.changes import (
     Change,
     PresenceChange,
@@ -47,10 +50,7 @@ from presenced.events.changes import (
 )
 from presenced.events.formats import PresenceFormat
 from presenced.events.queue import EventQueue
-from presenced.events.system import everyone_sees_everything
 from presenced.presence import formats
-from presenced.register import USER_SETTINGS_DEFAULTS
-from presenced.server import Server
 from presenced.store.base import BotType, Channel, RealmPresenceRow, Role, User
 
 OPENAPI_JSON_RESPONSE = "/paths/~1openapi.json/get/responses/200/content/application~1json/schema"

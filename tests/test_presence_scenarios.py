@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import DAY, Account, Harness, assert_error
@@ -207,26 +208,64 @@ def test_set_active(harness: Harness, zulip_realm: dict[str, Account]) -> None:
     )
 
 
+def stored_intervals(harness: Harness, user: Account) -> list[ActivityInterval]:
+    """The user's intervals once the coalesced extensions are written."""
+    harness.run(harness.server.activity.flush)
+    return harness.run(harness.server.store.activity_intervals, user.id)
+
+
 def test_new_user_input_intervals(harness: Harness, zulip_realm: dict[str, Account]) -> None:
     """Scenario 12: a 15-minute interval, extended while open, a new one after a gap."""
     hamlet = zulip_realm["hamlet"]
     t0 = harness.clock()
     harness.presence(hamlet, "active", new_user_input=True)
-    intervals = harness.run(harness.server.store.activity_intervals, hamlet.id)
+    intervals = stored_intervals(harness, hamlet)
     assert intervals == [ActivityInterval(t0, t0 + 900)]
     harness.clock.advance(600)
     harness.presence(hamlet, "active", new_user_input=True)
-    intervals = harness.run(harness.server.store.activity_intervals, hamlet.id)
+    intervals = stored_intervals(harness, hamlet)
     assert intervals == [ActivityInterval(t0, t0 + 600 + 900)]
     harness.clock.advance(5400)
     harness.presence(hamlet, "idle", new_user_input=True)
-    intervals = harness.run(harness.server.store.activity_intervals, hamlet.id)
+    intervals = stored_intervals(harness, hamlet)
     assert intervals == [
         ActivityInterval(t0, t0 + 1500),
         ActivityInterval(t0 + 6000, t0 + 6000 + 900),
     ]
     harness.presence(hamlet, "idle", new_user_input=False)
-    assert len(harness.run(harness.server.store.activity_intervals, hamlet.id)) == 2
+    assert len(stored_intervals(harness, hamlet)) == 2
+
+
+def test_interval_extensions_are_coalesced(
+    make_harness: Callable[..., Harness],
+) -> None:
+    """An extension waits in memory (no writer round trip), several reports make one write,
+    and closing the server writes what is pending; with a flush interval of 0 every report
+    writes, as in Zulip."""
+    harness = make_harness(activity_interval_flush_secs=30)
+    hamlet = harness.account("hamlet@zulip.com")
+    t0 = harness.clock()
+    harness.presence(hamlet, "active", new_user_input=True)
+    for _ in range(5):
+        harness.clock.advance(60)
+        harness.presence(hamlet, "active", new_user_input=True)
+    store = harness.server.store
+    assert harness.run(store.activity_intervals, hamlet.id) == [ActivityInterval(t0, t0 + 900)]
+    assert harness.server.activity.pending_count == 1
+    harness.run(harness.server.activity.close)
+    assert harness.run(store.activity_intervals, hamlet.id) == [
+        ActivityInterval(t0, t0 + 300 + 900)
+    ]
+
+    direct = make_harness(activity_interval_flush_secs=0)
+    othello = direct.account("othello@zulip.com")
+    t1 = direct.clock()
+    direct.presence(othello, "active", new_user_input=True)
+    direct.clock.advance(60)
+    direct.presence(othello, "active", new_user_input=True)
+    assert direct.run(direct.server.store.activity_intervals, othello.id) == [
+        ActivityInterval(t1, t1 + 60 + 900)
+    ]
 
 
 def test_email_access(harness: Harness) -> None:

@@ -80,6 +80,7 @@ def test_invisible_reports_are_not_recorded(
     assert body["presences"] == {}
     body = harness.presence(hamlet, "idle")
     assert set(body["presences"]) == {hamlet.email}
+    harness.run(harness.server.activity.flush)
     assert harness.run(harness.server.store.activity_intervals, othello.id) == [
         ActivityInterval(harness.clock(), harness.clock() + 900)
     ]

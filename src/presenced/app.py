@@ -24,10 +24,10 @@ from presenced.api import (
 from presenced.api.endpoint import Method, RestEndpoint
 from presenced.api.responses import json_response
 from presenced.clock import Clock, system_clock
-from presenced.server import Server
+from presenced.core.backends import build_server
+from presenced.core.server import Server
 from presenced.settings import Settings
 from presenced.store.base import Store
-from presenced.store.factory import open_store
 from presenced.web.embed.routes import embed_routes
 
 GC_YOUNG_THRESHOLD = 20_000
@@ -84,8 +84,8 @@ async def keep_house(server: Server) -> None:
     interval = min(60.0, server.settings.event_queue_idle_timeout_secs / 4)
     while True:
         await asyncio.sleep(interval)
-        server.events.expire_idle()
-        server.rate_limiter.forget_idle()
+        await server.events.expire_idle()
+        await server.rate_limiter.forget_idle()
 
 
 def create_app(
@@ -100,25 +100,28 @@ def create_app(
     ``tune_gc`` changes the process's garbage collector settings at start (for ``serve``,
     which owns its process; not for an app embedded in another program or a test run).
     """
-    server = Server(
-        settings=settings, store=store or open_store(settings.database_url), clock=clock
-    )
+    server = build_server(settings, clock, store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await server.store.open()
         try:
             await server.store.migrate()
+            await server.changes.start()
             await server.indexes.load_all()
             if tune_gc:
                 tune_garbage_collector()
             housekeeping = asyncio.create_task(keep_house(server))
+            server.activity.start()
             try:
                 yield
             finally:
                 housekeeping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await housekeeping
+                await server.activity.close()
+                await server.changes.close()
+                await server.events.close()
         finally:
             await server.store.close()
 

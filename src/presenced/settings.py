@@ -40,6 +40,15 @@ class Settings:
     event_queue_heartbeat_secs: float = 45.0
     event_queue_idle_timeout_secs: int = 600
     event_queue_longpoll_timeout_secs: int = 90
+    # Several processes: Redis carries change notices, event queues and rate-limit counters.
+    redis_url: str = ""
+    redis_key_prefix: str = "presenced:"
+    # How often each process checks the store for changes it was not told of (the fallback
+    # behind the change feed: a lost notice delays a change by at most this long).
+    change_poll_interval_secs: float = 1.0
+    # new_user_input: extensions of a user's activity interval are written together, at most
+    # this long after they were reported (0: one write per report, as Zulip does).
+    activity_interval_flush_secs: float = 30.0
 
     @property
     def became_online_threshold_secs(self) -> int:
@@ -68,6 +77,10 @@ class Settings:
             )
         if self.event_queue_idle_timeout_secs <= 0:
             raise SettingsError("event_queue_idle_timeout_secs must be positive")
+        if not 0 <= self.activity_interval_flush_secs <= 60:
+            raise SettingsError("activity_interval_flush_secs must be between 0 and 60")
+        if self.change_poll_interval_secs <= 0:
+            raise SettingsError("change_poll_interval_secs must be positive")
         if self.rate_limit_requests < 0 or self.rate_limit_window_secs <= 0:
             raise SettingsError("rate limit settings must be positive (requests 0 = off)")
         return self

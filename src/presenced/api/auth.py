@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from presenced.api.errors import ApiError, UnauthorizedError
+from presenced.core.server import Server
 from presenced.keys import has_api_key_format, hash_api_key
 from presenced.realms import subdomain_for_host
-from presenced.server import Server
 from presenced.store.base import BotType, Realm, User
 
 
@@ -48,6 +48,7 @@ async def authenticate(request: Request, server: Server) -> Caller:
     email, api_key = basic_credentials(header)
     if not has_api_key_format(api_key):
         raise UnauthorizedError("Malformed API key")
+    await server.changes.ensure_fresh()
     found = await server.directory.caller(hash_api_key(api_key))
     if found is None:
         raise UnauthorizedError("Invalid API key")

@@ -19,9 +19,9 @@ from starlette.types import Receive, Scope, Send
 from presenced.api.auth import Caller, authenticate
 from presenced.api.errors import ApiError, RateLimitedError
 from presenced.api.params import RequestParams, parse_form
-from presenced.api.ratelimit import RateLimitResult
 from presenced.api.responses import json_error, json_response
-from presenced.server import Server
+from presenced.core.server import Server
+from presenced.ratelimit.base import RateLimitResult
 from presenced.store.base import Realm, User
 
 logger = logging.getLogger("presenced.api")
@@ -92,7 +92,7 @@ class RestEndpoint:
         try:
             caller = None if spec.public else await authenticate(request, self.server)
             if caller is not None and self.server.rate_limiter.enabled:
-                limit = self.server.rate_limiter.hit(caller.user.id)
+                limit = await self.server.rate_limiter.hit(caller.user.id)
                 if not limit.allowed:
                     raise RateLimitedError(round(limit.retry_after, 3))
             params = RequestParams(request.query_params, await _form_body(request))

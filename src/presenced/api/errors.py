@@ -48,3 +48,14 @@ class RateLimitedError(ApiError):
 class NotFoundError(ApiError):
     status_code = 404
     code = "BAD_REQUEST"
+
+
+class ServiceUnavailableError(ApiError):
+    """A backend (the database, Redis) cannot be reached: retry later."""
+
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.headers = {"Retry-After": "5"}

@@ -8,18 +8,17 @@ from starlette.responses import Response
 
 from presenced import version
 from presenced.api.endpoint import Call
-from presenced.api.errors import ApiError
+from presenced.api.errors import ApiError, ServiceUnavailableError
 from presenced.api.responses import json_success
+from presenced.core.register import fetch_initial_state
+from presenced.events.base import BadEventQueueError, EventsUnavailableError
 from presenced.events.formats import PresenceFormat
 from presenced.events.queue import EventIdError
-from presenced.events.system import BadEventQueueError
 from presenced.presence.read import HistoryWindowError, window_start
-from presenced.register import fetch_initial_state
 
+EVENTS_UNAVAILABLE = "Event queues are unavailable right now; try again shortly."
 NARROW_OPERATORS = frozenset({"channel", "stream", "topic", "sender", "is"})
 MAX_QUEUE_LIFESPAN_SECS = 7 * 86400
-EVENT_ACCESS_MAX_AGE = 0.1
-"""Event delivery may use access rules checked this many seconds ago."""
 
 
 class BadEventQueueIdError(ApiError):
@@ -110,7 +109,7 @@ async def register(call: Call) -> Response:
 
     # The queue first, the state second: a change in between is in the state, on the queue,
     # or both; never in neither.
-    queue = server.events.register(
+    queue = await server.events.register(
         call.user.id,
         call.realm.id,
         None if event_types is None else frozenset(event_types),
@@ -148,7 +147,7 @@ async def get_events(call: Call) -> Response:
         if not dont_block:
             raise ApiError("Missing 'queue_id' argument")
         event_types = _string_list(call, "event_types")
-        queue = server.events.register(
+        queue = await server.events.register(
             call.user.id,
             realm.id,
             None if event_types is None else frozenset(event_types),
@@ -162,7 +161,8 @@ async def get_events(call: Call) -> Response:
         raise ApiError("Missing 'last_event_id' argument")
 
     async def load_access_rules() -> None:
-        await server.directory.access(realm, max_age=EVENT_ACCESS_MAX_AGE)
+        await server.changes.ensure_fresh()
+        await server.directory.access(realm)
 
     try:
         delivery = await server.events.get_events(
@@ -170,6 +170,8 @@ async def get_events(call: Call) -> Response:
         )
     except BadEventQueueError as error:
         raise BadEventQueueIdError(error.queue_id) from None
+    except EventsUnavailableError:
+        raise ServiceUnavailableError(EVENTS_UNAVAILABLE) from None
     except EventIdError as error:
         raise ApiError(str(error)) from None
     if delivery.waited:
@@ -180,7 +182,7 @@ async def get_events(call: Call) -> Response:
 async def delete_queue(call: Call) -> Response:
     queue_id = call.params.string("queue_id")
     try:
-        call.server.events.delete(queue_id, call.user.id)
+        await call.server.events.delete(queue_id, call.user.id)
     except BadEventQueueError as error:
         raise BadEventQueueIdError(error.queue_id) from None
     return json_success(ignored_parameters=call.params.ignored())

@@ -6,11 +6,11 @@ from typing import Any
 
 from starlette.responses import Response
 
-from presenced import actions
 from presenced.api.endpoint import Call
 from presenced.api.errors import ApiError
 from presenced.api.responses import json_success
 from presenced.api.settings_views import refuse_bots
+from presenced.core import actions
 from presenced.presence import formats
 from presenced.presence.read import HistoryWindowError, window_start
 from presenced.store.base import User

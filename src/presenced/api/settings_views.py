@@ -6,10 +6,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from presenced import actions
 from presenced.api.endpoint import Call
 from presenced.api.errors import ApiError
 from presenced.api.responses import json_success
+from presenced.core import actions
 from presenced.store.base import UserStatus
 
 STATUS_TEXT_MAX = 60

@@ -10,82 +10,28 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from presenced.clock import Clock
+from presenced.events.base import (
+    BadEventQueueError,
+    Delivery,
+    EventSettings,
+    Prepare,
+    everyone_sees_everything,
+)
 from presenced.events.changes import Change
 from presenced.events.formats import PresenceFormat
 from presenced.events.log import ChangeLog
 from presenced.events.queue import EventQueue, Visible
 
-Prepare = Callable[[], Awaitable[None]]
-
-
-class BadEventQueueError(Exception):
-    """No such queue for this user: unknown, expired, deleted, or someone else's."""
-
-    def __init__(self, queue_id: str) -> None:
-        super().__init__(queue_id)
-        self.queue_id = queue_id
-
-
-def everyone_sees_everything(queue: EventQueue, change: Change) -> bool:
-    return True
-
-
-@dataclass
-class EventSettings:
-    heartbeat_secs: float = 45.0
-    """A poll with nothing to say answers with a heartbeat after this long (plus up to 22 %
-    more at random, like Zulip's 45-55 s, so that polls do not all return together)."""
-    default_idle_timeout_secs: float = 600.0
-    max_log_length: int = 100_000
-    """Past this, the oldest changes are dropped and queues still needing them expire."""
-    max_pending_events: int = 10_000
-    """A queue holding more unacknowledged events than this expires."""
-    activity_offset_secs: float = 70.0
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    events: list[dict[str, object]]
-    waited: bool
-    """Whether the poll was held (Zulip then also names the queue in its answer)."""
-
+__all__ = ["BadEventQueueError", "Delivery", "EventSettings", "InProcessEventSystem"]
 
 @dataclass
 class _Realm:
     log: ChangeLog = field(default_factory=ChangeLog)
     queue_ids: set[str] = field(default_factory=set)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-class EventSystem(Protocol):
-    def register(
-        self,
-        user_id: int,
-        realm_id: int,
-        event_types: frozenset[str] | None,
-        presence_format: PresenceFormat,
-        idle_timeout: float | None,
-    ) -> EventQueue: ...
-
-    async def get_events(
-        self,
-        queue_id: str,
-        user_id: int,
-        last_event_id: int | None,
-        dont_block: bool,
-        prepare: Prepare | None = None,
-    ) -> Delivery: ...
-
-    def delete(self, queue_id: str, user_id: int) -> None: ...
-
-    def publish(self, realm_id: int, change: Change) -> None: ...
-
-    def expire_idle(self) -> int: ...
 
 
 class InProcessEventSystem:
@@ -111,7 +57,20 @@ class InProcessEventSystem:
     def queue_count(self) -> int:
         return len(self._queues)
 
-    def register(
+    def set_visibility(self, visible: Visible) -> None:
+        self.visible = visible
+
+    async def register(
+        self,
+        user_id: int,
+        realm_id: int,
+        event_types: frozenset[str] | None,
+        presence_format: PresenceFormat,
+        idle_timeout: float | None,
+    ) -> EventQueue:
+        return self.register_now(user_id, realm_id, event_types, presence_format, idle_timeout)
+
+    def register_now(
         self,
         user_id: int,
         realm_id: int,
@@ -150,7 +109,7 @@ class InProcessEventSystem:
             raise BadEventQueueError(queue_id)
         return queue
 
-    def delete(self, queue_id: str, user_id: int) -> None:
+    async def delete(self, queue_id: str, user_id: int) -> None:
         self._drop(self.queue(queue_id, user_id))
 
     def _drop(self, queue: EventQueue) -> None:
@@ -161,7 +120,10 @@ class InProcessEventSystem:
             realm.wakeup.set()  # a parked poll on it finds it gone
             realm.wakeup = asyncio.Event()
 
-    def publish(self, realm_id: int, change: Change) -> None:
+    async def publish(self, realm_id: int, change: Change) -> None:
+        self.publish_now(realm_id, change)
+
+    def publish_now(self, realm_id: int, change: Change) -> None:
         """Append the change to its realm's log and wake that realm's parked polls.
 
         The append is O(1) whatever the number of queues. Waking N parked polls costs about
@@ -235,7 +197,10 @@ class InProcessEventSystem:
             queue.last_seen = self.clock()
         return Delivery(list(queue.pending), waited=True)
 
-    def expire_idle(self) -> int:
+    async def close(self) -> None:
+        return None
+
+    async def expire_idle(self) -> int:
         """Drop queues idle past their timeout and trim logs; returns how many queues went."""
         now = self.clock()
         expired = [q for q in self._queues.values() if q.expired(now)]

@@ -139,6 +139,17 @@ class ActivityInterval:
     end: float
 
 
+@dataclass(frozen=True, slots=True)
+class ActivityExtension:
+    """Widen the user's interval that starts at ``stored_start`` to [start, end] (never
+    narrower than what is stored)."""
+
+    user_id: int
+    stored_start: float
+    start: float
+    end: float
+
+
 IntervalRule = Callable[[ActivityInterval | None], tuple[bool, ActivityInterval]]
 """Given the user's latest interval: (True, it extended) or (False, a new one to add)."""
 
@@ -170,6 +181,15 @@ class RealmRead:
     connected_since: float | None
     only_user_ids: frozenset[int] | None = None
     """If set, only these users' rows (a guest's accessible set)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeState:
+    """What others may have committed: the directory version and every realm's presence
+    sequence, read together (the change feed's periodic check)."""
+
+    directory_version: int
+    presence_sequences: dict[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +269,13 @@ class Store(EmbedTokenStore, Protocol):
 
     async def directory_version(self) -> int:
         """A counter every change to realms, users, keys, channels or subscriptions bumps."""
+        ...
+
+    async def change_state(self) -> ChangeState: ...
+
+    def may_have_changed(self) -> bool:
+        """A cheap hint, with no round trip: True if another connection may have committed
+        since the last call (False where other processes announce their commits instead)."""
         ...
 
     # Channels
@@ -331,3 +358,9 @@ class Store(EmbedTokenStore, Protocol):
     async def realm_presence_sequence(self, realm_id: int) -> int: ...
 
     async def activity_intervals(self, user_id: int) -> list[ActivityInterval]: ...
+
+    async def latest_activity_interval(self, user_id: int) -> ActivityInterval | None: ...
+
+    async def extend_activity_intervals(self, extensions: Sequence[ActivityExtension]) -> None:
+        """Apply coalesced extensions in one transaction."""
+        ...

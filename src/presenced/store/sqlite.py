@@ -19,9 +19,11 @@ import orjson
 
 from presenced.store import migrate
 from presenced.store.base import (
+    ActivityExtension,
     ActivityInterval,
     ApiKeyInfo,
     BotType,
+    ChangeState,
     Channel,
     EmbedToken,
     PresenceOutcome,
@@ -118,6 +120,7 @@ class SQLiteStore:
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[tuple[PresenceReport, asyncio.Future[PresenceOutcome]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._data_version = -1
 
     # Lifecycle
 
@@ -249,6 +252,25 @@ class SQLiteStore:
 
     async def directory_version(self) -> int:
         return int(self._read("SELECT version FROM directory_version WHERE id = 1")[0][0])
+
+    async def change_state(self) -> ChangeState:
+        rows = self._read(
+            "SELECT -1, version FROM directory_version WHERE id = 1 "
+            "UNION ALL SELECT realm_id, last_update_id FROM presence_sequences"
+        )
+        version = next(value for key, value in rows if key == -1)
+        return ChangeState(int(version), {key: int(value) for key, value in rows if key != -1})
+
+    def may_have_changed(self) -> bool:
+        """SQLite's ``data_version`` moves whenever another connection (this process's writer
+        thread, another server, the CLI) commits to the file; reading it costs about 2 us."""
+        if self._reader is None:
+            return True
+        version = self._reader.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        return True
 
     # Channels
 
@@ -614,6 +636,24 @@ class SQLiteStore:
             (user_id,),
         )
         return [ActivityInterval(start, end) for start, end in rows]
+
+    async def latest_activity_interval(self, user_id: int) -> ActivityInterval | None:
+        rows = self._read(
+            "SELECT start_time, end_time FROM user_activity_intervals WHERE user_id = ? "
+            "ORDER BY end_time DESC LIMIT 1",
+            (user_id,),
+        )
+        return ActivityInterval(rows[0][0], rows[0][1]) if rows else None
+
+    async def extend_activity_intervals(self, extensions: Sequence[ActivityExtension]) -> None:
+        def extend(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE user_activity_intervals SET start_time = min(start_time, ?), "
+                "end_time = max(end_time, ?) WHERE user_id = ? AND start_time = ?",
+                [(e.start, e.end, e.user_id, e.stored_start) for e in extensions],
+            )
+
+        await self._write(extend, directory=False)
 
 
 def _apply_report(conn: sqlite3.Connection, report: PresenceReport) -> PresenceOutcome:

@@ -3,14 +3,17 @@
 A grant is the token's realm and the people it covers: active humans only (bots and
 deactivated users are never shown), narrowed to the token's users if it names any. Creating
 or revoking a token, like any change to users or realms, bumps the directory version, so a
-cached grant is never older than the last version check (at most ``max_age`` seconds).
+cached grant is never older than the last freshness check (at most ``max_age`` seconds; the
+change tracker makes that check free unless something changed).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
-from presenced.server import Server
+from presenced.core.server import Server
 from presenced.store.base import EmbedToken, Realm, User
 from presenced.web.embed.tokens import has_token_format, token_hash
 
@@ -41,6 +44,7 @@ class Grants:
     def __init__(self, server: Server) -> None:
         self.server = server
         self._version = -1
+        self._checked_at = -math.inf
         self._grants: dict[str, Grant | None] = {}
 
     async def resolve(self, token: str, max_age: float = 0.0) -> Grant | None:
@@ -48,8 +52,11 @@ class Grants:
         deactivated. ``max_age``: accept a directory check that recent (seconds)."""
         if not has_token_format(token):
             return None
+        now = time.monotonic()
+        if now - self._checked_at > max_age:
+            await self.server.changes.ensure_fresh()
+            self._checked_at = now
         directory = self.server.directory
-        await directory.refresh(max_age)
         if directory.version != self._version:
             self._grants.clear()
             self._version = directory.version

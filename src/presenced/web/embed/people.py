@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from presenced.core.server import Server
 from presenced.presence import formats
 from presenced.presence.index import Entry, RealmIndex
-from presenced.server import Server
 from presenced.store.base import User
 from presenced.web.embed.grants import Grant
 
@@ -53,7 +53,7 @@ class SharedIndexes:
     """The realms' presence indexes for every open embed in this process.
 
     This process's own writes reach an index as they commit; other processes' writes are
-    caught up (one small store query) at most once per ``max_age`` per realm, for all open
+    caught up (after a freshness check) at most once per ``max_age`` per realm, for all open
     pages together, so the number of viewers never multiplies store reads.
     """
 
@@ -66,6 +66,7 @@ class SharedIndexes:
         checked = self._checked.get(realm_id)
         if checked is not None and now - checked[0] <= max_age:
             return checked[1]
+        await self.server.changes.ensure_fresh()
         index = await self.server.indexes.index(realm_id)
         self._checked[realm_id] = (now, index)
         return index

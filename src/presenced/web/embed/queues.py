@@ -5,8 +5,7 @@ modern format, so a change costs one append per realm however many pages are ope
 viewer is nobody in particular: the realm's rules for what "everyone" may see (invisible users
 are already back-dated in the log); the embed itself filters to the people its token covers.
 
-The lead is making the event system's methods asynchronous; these three functions are the only
-callers here, so that change is made in this file alone.
+These three functions are the embed's only callers of the event system.
 """
 
 from __future__ import annotations
@@ -15,21 +14,19 @@ import asyncio
 import contextlib
 from typing import Any
 
+from presenced.core.server import Server
+from presenced.events.base import BadEventQueueError
 from presenced.events.formats import PresenceFormat
 from presenced.events.queue import EventQueue
-from presenced.events.system import BadEventQueueError
-from presenced.server import Server
 from presenced.store.base import Realm
 
 EMBED_VIEWER_ID = 0
 """No user has id 0; as a viewer it is a member with no special access (never a guest)."""
 PRESENCE_EVENTS = frozenset({"presence"})
-ACCESS_MAX_AGE = 0.1
-"""Event delivery may use access rules checked this many seconds ago (as ``/events`` does)."""
 
 
 async def open_queue(server: Server, realm: Realm) -> EventQueue:
-    return server.events.register(
+    return await server.events.register(
         EMBED_VIEWER_ID, realm.id, PRESENCE_EVENTS, PresenceFormat.MODERN, None
     )
 
@@ -43,7 +40,8 @@ async def next_presences(
     Raises BadEventQueueError if the queue is gone (expired or trimmed away)."""
 
     async def load_access_rules() -> None:
-        await server.directory.access(realm, max_age=ACCESS_MAX_AGE)
+        await server.changes.ensure_fresh()
+        await server.directory.access(realm)
 
     try:
         async with asyncio.timeout(timeout):
@@ -65,4 +63,4 @@ async def next_presences(
 
 async def close_queue(server: Server, queue: EventQueue) -> None:
     with contextlib.suppress(BadEventQueueError):
-        server.events.delete(queue.queue_id, EMBED_VIEWER_ID)
+        await server.events.delete(queue.queue_id, EMBED_VIEWER_ID)

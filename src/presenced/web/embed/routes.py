@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from presenced.server import Server
+from presenced.core.server import Server
 from presenced.web.embed.views import EmbedEndpoint, EmbedViews
 
 

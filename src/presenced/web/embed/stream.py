@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 from sse_starlette import ServerSentEvent
 
-from presenced.events.system import BadEventQueueError
-from presenced.server import Server
+from presenced.core.server import Server
+from presenced.events.base import BadEventQueueError
 from presenced.web.embed import queues
 from presenced.web.embed.grants import Grant, Grants
 from presenced.web.embed.people import SharedIndexes, newest_update_id, people_of

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from presenced.api.errors import ApiError, MissingArgumentError
 from presenced.api.responses import json_error, json_response, json_success
-from presenced.server import Server
+from presenced.core.server import Server
 from presenced.web.embed import assets, policy
 from presenced.web.embed.grants import Grant, Grants
 from presenced.web.embed.people import SharedIndexes, display_state, people_of

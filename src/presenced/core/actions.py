@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
+from presenced.core.server import Server
 from presenced.events.changes import PresenceChange, UserSettingsChange, UserStatusChange
 from presenced.presence import read, rules
-from presenced.server import Server
 from presenced.store.base import (
     PresenceOutcome,
     PresenceReport,
@@ -59,7 +59,7 @@ async def record_report(
         if user.presence_enabled
         else None
     )
-    interval_rule = partial(rules.extend_activity, now=now) if new_user_input else None
+    interval_rule = await server.activity.record(user.id, now) if new_user_input else None
     if presence_rule is not None and interval_rule is None:
         # Most reports change nothing (the same user's clients ping within 55 s of each
         # other): decide from memory and skip the writer. Stored times only move forward,
@@ -72,18 +72,25 @@ async def record_report(
     report = PresenceReport(user.id, user.realm_id, presence_rule, interval_rule)
     outcome = await server.store.record_presence(report)
     if outcome.written and outcome.row is not None:
-        server.indexes.own_write(user, outcome.row)
+        await own_write(server, user, outcome.row)
     if (
         outcome.row is not None
         and outcome.written
         and (outcome.created or outcome.became_online)
         and not realm.presence_disabled
     ):
-        publish_presence(server, user, outcome.row)
+        await publish_presence(server, user, outcome.row)
     return outcome
 
 
-def publish_presence(server: Server, user: User, row: PresenceRow) -> None:
+async def own_write(server: Server, user: User, row: PresenceRow) -> None:
+    """A presence write this process committed: into its index now, and announced."""
+    server.indexes.own_write(user, row)
+    server.indexes.note_sequence(user.realm_id, row.last_update_id)
+    await server.changes.presence_committed(user.realm_id, row.last_update_id)
+
+
+async def publish_presence(server: Server, user: User, row: PresenceRow) -> None:
     change = PresenceChange(
         user_id=user.id,
         email=user.email,
@@ -92,7 +99,7 @@ def publish_presence(server: Server, user: User, row: PresenceRow) -> None:
         last_connected_time=row.last_connected_time,
         server_timestamp=server.clock(),
     )
-    server.events.publish(user.realm_id, change)
+    await server.events.publish(user.realm_id, change)
 
 
 async def realm_presence(
@@ -161,9 +168,12 @@ async def set_presence_enabled(
     ``away``) is announced between the two events, in Zulip's order.
     """
     updated = await server.store.set_presence_enabled(user.id, enabled)
-    server.events.publish(user.realm_id, UserSettingsChange(user.id, "presence_enabled", enabled))
+    await server.changes.directory_changed()
+    await server.events.publish(
+        user.realm_id, UserSettingsChange(user.id, "presence_enabled", enabled)
+    )
     if status_change is not None:
-        server.events.publish(user.realm_id, status_change)
+        await server.events.publish(user.realm_id, status_change)
     settings = server.settings
     rule: PresenceRule
     if enabled:
@@ -180,9 +190,9 @@ async def set_presence_enabled(
         )
     outcome = await server.store.record_presence(PresenceReport(user.id, user.realm_id, rule, None))
     if outcome.written and outcome.row is not None:
-        server.indexes.own_write(updated, outcome.row)
+        await own_write(server, updated, outcome.row)
     if outcome.row is not None:
-        publish_presence(server, updated, outcome.row)
+        await publish_presence(server, updated, outcome.row)
     return updated
 
 
@@ -202,4 +212,4 @@ async def update_user_status(
     if away is not None:
         await set_presence_enabled(server, user, not away, now=now, status_change=change)
     else:
-        server.events.publish(user.realm_id, change)
+        await server.events.publish(user.realm_id, change)

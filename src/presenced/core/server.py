@@ -1,16 +1,24 @@
-"""The long-lived parts a running server shares: settings, store, clock, caches, events."""
+"""The long-lived parts a running server shares: settings, store, clock, caches, events.
+
+Every backend is held through its interface (store, change feed, event system, rate limiter),
+so the embedded and the shared (PostgreSQL + Redis) deployments differ only in what
+``open_backends`` (``core/backends.py``) plugs in.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from presenced.api.ratelimit import RateLimiter
 from presenced.clock import Clock
-from presenced.directory import Directory
+from presenced.core.activity import ActivityIntervals
+from presenced.core.changes import ChangeTracker
+from presenced.core.directory import Directory
+from presenced.core.indexes import PresenceIndexes
+from presenced.events.base import EventSystem
 from presenced.events.changes import Change, PresenceChange, UserSettingsChange
 from presenced.events.queue import EventQueue
-from presenced.events.system import EventSettings, InProcessEventSystem
-from presenced.indexes import PresenceIndexes
+from presenced.feed.base import ChangeFeed
+from presenced.ratelimit.base import RateLimiter
 from presenced.settings import Settings
 from presenced.store.base import Store
 
@@ -20,27 +28,27 @@ class Server:
     settings: Settings
     store: Store
     clock: Clock
-    rate_limiter: RateLimiter = field(init=False)
+    feed: ChangeFeed
+    rate_limiter: RateLimiter
+    events: EventSystem
     directory: Directory = field(init=False)
     indexes: PresenceIndexes = field(init=False)
-    events: InProcessEventSystem = field(init=False)
+    changes: ChangeTracker = field(init=False)
+    activity: ActivityIntervals = field(init=False)
 
     def __post_init__(self) -> None:
         settings = self.settings
-        self.rate_limiter = RateLimiter(
-            settings.rate_limit_requests, settings.rate_limit_window_secs, self.clock
-        )
         self.directory = Directory(self.store)
         self.indexes = PresenceIndexes(self.store, settings, self.directory)
-        self.events = InProcessEventSystem(
-            EventSettings(
-                heartbeat_secs=settings.event_queue_heartbeat_secs,
-                default_idle_timeout_secs=settings.event_queue_idle_timeout_secs,
-                activity_offset_secs=settings.presence_legacy_event_offset_for_activity_seconds,
-            ),
-            self.clock,
-            self.may_see,
+        self.changes = ChangeTracker(
+            self.store,
+            self.feed,
+            self.directory,
+            self.indexes,
+            settings.change_poll_interval_secs,
         )
+        self.activity = ActivityIntervals(self.store, settings.activity_interval_flush_secs)
+        self.events.set_visibility(self.may_see)
 
     @property
     def limits_presence(self) -> bool:

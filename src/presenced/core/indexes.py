@@ -1,17 +1,17 @@
 """Keeps each realm's in-memory presence index in step with the store.
 
 Built from the store at start. This process's own writes are applied as they commit; writes by
-other processes (another server, the CLI) are found by comparing the realm's sequence in the
-store with the highest id applied without gaps, and fetched from there: a missed write delays,
-never loses. After a directory change, an index drops the users who are no longer active humans
-and loads those who came back.
+other processes (another server, the CLI) arrive as a sequence number (``note_sequence``, from
+the change tracker) and are fetched from the highest id applied without gaps: a missed notice
+delays, never loses. After a directory change, an index drops the users who are no longer
+active humans and loads those who came back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from presenced.directory import Directory
+from presenced.core.directory import Directory
 from presenced.presence.index import Entry, RealmIndex, make_entry
 from presenced.settings import Settings
 from presenced.store.base import (
@@ -38,10 +38,16 @@ class PresenceIndexes:
         self.activity_offset = settings.presence_legacy_event_offset_for_activity_seconds
         self.directory = directory
         self._indexes: dict[int, _RealmState] = {}
+        self._known_sequences: dict[int, int] = {}
+        """The highest presence sequence each realm's store is known to have reached."""
+
+    def note_sequence(self, realm_id: int, sequence: int) -> None:
+        """The store holds the realm's writes up to ``sequence`` (read on the next request)."""
+        if sequence > self._known_sequences.get(realm_id, 0):
+            self._known_sequences[realm_id] = sequence
 
     async def load_all(self) -> None:
         """Build every realm's index from the store (at start, so no first request waits)."""
-        await self.directory.refresh()
         for realm in await self.store.list_realms():
             await self.index(realm.id)
 
@@ -54,7 +60,7 @@ class PresenceIndexes:
         elif state.directory_version != self.directory.version:
             await self._reconcile(realm_id, state)
         index = state.index
-        sequence = await self.store.realm_presence_sequence(realm_id)
+        sequence = self._known_sequences.get(realm_id, 0)
         if sequence > index.synced_upto:
             await self._fetch(index, RealmRead(realm_id, index.synced_upto, None))
             index.synced_upto = max(index.synced_upto, sequence)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from presenced import actions
-from presenced.api.users_views import user_dict
-from presenced.server import Server
+from presenced.core import actions
+from presenced.core.server import Server
+from presenced.core.users import user_dict
 from presenced.store.base import Realm, Role, User
 
 USER_SETTINGS_DEFAULTS: dict[str, Any] = {

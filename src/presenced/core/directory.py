@@ -1,14 +1,12 @@
 """Per-realm caches of slowly changing data, dropped whenever the directory version moves.
 
 Every change to realms, users, keys, channels or subscriptions bumps one counter in the store,
-in the same transaction, whichever process makes it (the CLI included); checking it costs one
-small query, so a cache is never staler than the request that reads it.
+in the same transaction, whichever process makes it (the CLI included). The change tracker
+(``core/changes.py``) tells this cache when the counter may have moved; reading the caches
+costs no query.
 """
 
 from __future__ import annotations
-
-import math
-import time
 
 from presenced.presence.access import RealmAccess
 from presenced.store.base import Realm, Store, User
@@ -21,25 +19,20 @@ class Directory:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.version = -1
-        self._checked_at = -math.inf
         self._access: dict[int, RealmAccess] = {}
         self._callers: dict[str, tuple[User, Realm] | None] = {}
 
-    async def refresh(self, max_age: float = 0.0) -> None:
-        """Drop the caches if the directory changed; ``max_age`` accepts a check that recent
-        (in seconds), so thousands of long-polls waking at once share one query."""
-        now = time.monotonic()
-        if now - self._checked_at <= max_age:
-            return
-        version = await self.store.directory_version()
-        self._checked_at = now
+    async def refresh(self) -> None:
+        """Read the directory version and drop the caches if it moved."""
+        self.observe_version(await self.store.directory_version())
+
+    def observe_version(self, version: int) -> None:
         if version != self.version:
             self._access.clear()
             self._callers.clear()
             self.version = version
 
-    async def access(self, realm: Realm, max_age: float = 0.0) -> RealmAccess:
-        await self.refresh(max_age)
+    async def access(self, realm: Realm) -> RealmAccess:
         access = self._access.get(realm.id)
         if access is None:
             users = await self.store.list_users(realm.id)
@@ -48,9 +41,7 @@ class Directory:
         return access
 
     async def caller(self, key_hash: str) -> tuple[User, Realm] | None:
-        """Who an API key belongs to. Checks the directory version first, so a revoked key or
-        a deactivated user or realm is refused on the very next request."""
-        await self.refresh()
+        """Who an API key belongs to (None: nobody)."""
         if key_hash in self._callers:
             return self._callers[key_hash]
         found = await self.store.user_for_key_hash(key_hash)

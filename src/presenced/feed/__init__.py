@@ -1,0 +1,1 @@
+"""The change feed: how one process tells the others what it committed."""
