@@ -585,7 +585,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     from presenced.app import create_app
+    from presenced.web.embed import logs
 
+    logs.install()  # embed tokens travel in URLs: keep them out of the access log
     # Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
     # off after a few seconds (clients reconnect, and their queues' events stay pending).
     uvicorn.run(
