@@ -115,6 +115,9 @@ def test_bad_tokens_and_parameters(harness: Harness, zulip_realm: dict[str, Acco
             "Method Not Allowed",
             "BAD_REQUEST",
         )
+    head = harness.client.head("/embed/stream", params={"token": token})
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith("text/event-stream")
     assert_embed_error(
         harness.client.get("/embed/directory", params={"token": token, "theme": "neon"}),
         400,

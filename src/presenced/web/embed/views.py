@@ -122,6 +122,8 @@ class EmbedViews:
     async def stream(self, request: Request) -> Response:
         token, grant = await self._grant(request, check_origin=True)
         headers = {**self._cors(request, grant), **NO_STORE, "X-Accel-Buffering": "no"}
+        if request.method == "HEAD":  # the headers only: no stream to keep open
+            return Response(media_type="text/event-stream", headers=headers)
         shutdown = anyio.Event()
         return EventSourceResponse(
             self.feed.events(token, grant, shutdown.is_set),
