@@ -88,6 +88,15 @@ def test_feed_forwards_covered_changes_and_stops_when_revoked(
     assert set(update["presences"]) == {str(hamlet.id)}
     assert update["presences"][str(hamlet.id)]["active_timestamp"] == int(harness.clock())
 
+    # A directory change that leaves the people as they are (a new API key) sends no new list.
+    harness.run(
+        harness.server.store.create_api_key, hamlet.id, "0" * 64, "0000", "x", harness.clock()
+    )
+    harness.clock.advance(harness.settings.offline_threshold_secs)
+    harness.presence(othello)
+    name, update = harness.run(next_event, events)
+    assert name == "presence" and set(update["presences"]) == {str(othello.id)}
+
     # Deactivating someone sends the new list.
     harness.run(harness.server.store.set_user_active, othello.id, False)
     while True:

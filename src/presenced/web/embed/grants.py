@@ -9,9 +9,12 @@ change tracker makes that check free unless something changed).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
+
+import orjson
 
 from presenced.core.server import Server
 from presenced.store.base import EmbedToken, Realm, User
@@ -29,7 +32,10 @@ class Grant:
     """The covered active humans, in the store's order."""
     people_ids: frozenset[int]
     directory_version: int
-    """The version this grant was built at: a stream resends its list when it moves."""
+    """The version this grant was built at."""
+    fingerprint: bytes
+    """A digest of what the pages show of the people: open pages resend their list only
+    when it changes (comparing this, not 10,000 records per page)."""
 
 
 def covered_people(token: EmbedToken, users: list[User]) -> tuple[User, ...]:
@@ -38,6 +44,11 @@ def covered_people(token: EmbedToken, users: list[User]) -> tuple[User, ...]:
         for u in users
         if u.is_active and not u.is_bot and (token.user_ids is None or u.id in token.user_ids)
     )
+
+
+def fingerprint(realm: Realm, people: tuple[User, ...]) -> bytes:
+    shown = [realm.presence_disabled, [(u.id, u.full_name, u.email, u.date_joined) for u in people]]
+    return hashlib.sha256(orjson.dumps(shown)).digest()
 
 
 class Grants:
@@ -78,4 +89,11 @@ class Grants:
         if realm is None or realm.deactivated:
             return None
         people = covered_people(token, await store.list_users(realm.id))
-        return Grant(token, realm, people, frozenset(u.id for u in people), self._version)
+        return Grant(
+            token,
+            realm,
+            people,
+            frozenset(u.id for u in people),
+            self._version,
+            fingerprint(realm, people),
+        )

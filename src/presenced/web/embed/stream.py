@@ -48,9 +48,7 @@ def _event(name: str, data: dict[str, Any]) -> ServerSentEvent:
 
 
 def _same_people(a: Grant, b: Grant) -> bool:
-    return a is b or (
-        a.people == b.people and a.realm.presence_disabled == b.realm.presence_disabled
-    )
+    return a is b or a.fingerprint == b.fingerprint
 
 
 class Feed:
