@@ -61,23 +61,35 @@
     return li;
   }
 
-  // Re-age everyone, show the search matches, keep online people first and then by name.
+  var collator = new Intl.Collator(undefined, { sensitivity: "base" });
+  var order = []; // people in display order
+  var dirty = true; // the order may have to change
+
+  // Re-age everyone and show the search matches; keep online people first, then by name
+  // (re-sorting only when someone's state or the data changed).
   function render() {
     var query = search.value.trim().toLowerCase();
-    var items = [];
     people.forEach(function (p) {
       var s = state(p);
-      if (p.row.getAttribute("data-presence") !== s) p.row.setAttribute("data-presence", s);
+      if (p.row.getAttribute("data-presence") !== s) {
+        p.row.setAttribute("data-presence", s);
+        dirty = true;
+      }
       var text = statusText(p, s);
       if (p.statusNode.textContent !== text) p.statusNode.textContent = text;
-      p.row.hidden = query !== "" && p.search.indexOf(query) === -1;
-      items.push([s === "offline" ? 1 : 0, p.full_name, p]);
+      var hidden = query !== "" && p.search.indexOf(query) === -1;
+      if (p.row.hidden !== hidden) p.row.hidden = hidden;
     });
-    items.sort(function (a, b) {
-      return a[0] - b[0] || a[1].localeCompare(b[1]) || a[2].user_id - b[2].user_id;
+    if (!dirty) return;
+    dirty = false;
+    order = Array.from(people.values());
+    order.sort(function (a, b) {
+      var online = (a.row.getAttribute("data-presence") === "offline" ? 1 : 0) -
+        (b.row.getAttribute("data-presence") === "offline" ? 1 : 0);
+      return online || collator.compare(a.full_name, b.full_name) || a.user_id - b.user_id;
     });
-    for (var i = 0; i < items.length; i++) {
-      var li = items[i][2].row;
+    for (var i = 0; i < order.length; i++) {
+      var li = order[i].row;
       if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
     }
   }
@@ -100,6 +112,7 @@
       list.appendChild(row(p));
     });
     setState("live", data.people.length ? "" : "Nobody to show.");
+    dirty = true;
     render();
   }
 
