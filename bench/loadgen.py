@@ -13,6 +13,10 @@ Every simulated user follows the real protocol: its first ``POST /users/me/prese
 ``last_update_id=-1``; later ones send the ``presence_last_update_id`` it was given. Legacy callers
 send no cursor and ``slim_presence=false``. A user never has two requests in flight.
 
+The spec's ``base_urls`` are one or more servers: with several, each request goes to the next
+(the generator is their round-robin balancer). Users send the spec's ``accept_encoding``; a gzip
+answer is inflated here, and both its size on the wire and decoded are counted.
+
 Responses are not JSON-decoded on the hot path (a 10,000-user reply is ~700 KB): the cursor is
 read from the tail and entries are counted by a byte search. A few "auditor" users per process
 decode every reply and merge the deltas into their own view of the realm; load.py compares those
@@ -25,6 +29,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gzip
 import json
 import math
 import re
@@ -102,6 +107,10 @@ class PhaseStats:
     errors: Counter[str] = field(default_factory=Counter)
     error_samples: list[str] = field(default_factory=list)
     body_bytes: int = 0
+    """Decoded body bytes."""
+    wire_bytes: int = 0
+    """Body bytes as received (compressed, if the server compressed them)."""
+    gzip_replies: int = 0
     entries: int = 0
     nonempty: int = 0
     presence_replies: int = 0
@@ -130,6 +139,8 @@ class PhaseStats:
             "errors": dict(self.errors),
             "error_samples": self.error_samples,
             "body_bytes": self.body_bytes,
+            "wire_bytes": self.wire_bytes,
+            "gzip_replies": self.gzip_replies,
             "entries": self.entries,
             "nonempty": self.nonempty,
             "presence_replies": self.presence_replies,
@@ -142,7 +153,9 @@ class PhaseStats:
         }
 
 
-def load_users(path: str, proc: int, procs: int, auditors: int) -> list[SimUser]:
+def load_users(
+    path: str, proc: int, procs: int, auditors: int, accept_encoding: str
+) -> list[SimUser]:
     """Every ``procs``-th line of the credentials file from line ``proc`` (so each group of
     users is spread over every process); the first ``auditors`` active users of each group
     audit."""
@@ -154,7 +167,11 @@ def load_users(path: str, proc: int, procs: int, auditors: int) -> list[SimUser]
             rec = json.loads(line)
             token = base64.b64encode(f"{rec['email']}:{rec['key']}".encode()).decode("ascii")
             auth = "Basic " + token
-            get_headers = {"Authorization": auth, "Host": rec["host"]}
+            get_headers = {
+                "Authorization": auth,
+                "Host": rec["host"],
+                "Accept-Encoding": accept_encoding,
+            }
             headers = {**get_headers, "Content-Type": FORM}
             users.append(
                 SimUser(
@@ -221,29 +238,43 @@ def read_cursor(body: bytes) -> int | None:
 
 
 class Generator:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+    """Sends each request to the next of ``base_urls`` in turn (several ``presenced serve``
+    processes on their own ports: the generator is their round-robin balancer)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_urls: list[str]) -> None:
         self.session = session
-        self.presence_url = base_url + PRESENCE_PATH
-        self.realm_url = base_url + REALM_PRESENCE_PATH
+        self.presence_urls = [base + PRESENCE_PATH for base in base_urls]
+        self.realm_urls = [base + REALM_PRESENCE_PATH for base in base_urls]
+        self.turn = 0
+
+    def next_server(self) -> int:
+        turn = self.turn
+        self.turn = (turn + 1) % len(self.presence_urls)
+        return turn
 
     async def request(self, user: SimUser, kind: str, scheduled: float, stats: PhaseStats) -> float:
         """One request; latency from ``scheduled`` (the send time, or the open-loop slot).
         Returns the completion time."""
         method, form, label, modern = build_request(user, kind)
+        server = self.next_server()
         start = time.monotonic()
         if stats.first_start is None:
             stats.first_start = start
         try:
             if form is None:
-                async with self.session.get(self.realm_url, headers=user.get_headers) as resp:
-                    body = await resp.read()
-                    status = resp.status
-            else:
-                async with self.session.post(
-                    self.presence_url, data=form, headers=user.headers
+                async with self.session.get(
+                    self.realm_urls[server], headers=user.get_headers
                 ) as resp:
                     body = await resp.read()
                     status = resp.status
+                    encoding = resp.headers.get("Content-Encoding")
+            else:
+                async with self.session.post(
+                    self.presence_urls[server], data=form, headers=user.headers
+                ) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                    encoding = resp.headers.get("Content-Encoding")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any transport failure is an error of this request
@@ -253,6 +284,15 @@ class Generator:
             return done
         done = time.monotonic()
         stats.last_done = done
+        stats.wire_bytes += len(body)
+        if encoding == "gzip":
+            # What the client would do: inflate (gzip members may be concatenated).
+            try:
+                body = gzip.decompress(body)
+            except (OSError, EOFError) as exc:
+                stats.error("bad gzip", str(exc))
+                return done
+            stats.gzip_replies += 1
         if status != 200 or not body.startswith(SUCCESS_PREFIX):
             stats.error(f"http {status}", body[:200].decode("utf-8", "replace"))
             return done
@@ -426,14 +466,23 @@ def selected(users: list[SimUser], phase: dict[str, Any]) -> list[SimUser]:
 
 
 async def run(spec: dict[str, Any]) -> None:
-    users = load_users(spec["credentials"], spec["proc"], spec["procs"], spec["auditors"])
+    users = load_users(
+        spec["credentials"],
+        spec["proc"],
+        spec["procs"],
+        spec["auditors"],
+        spec.get("accept_encoding", "identity"),
+    )
     connector = aiohttp.TCPConnector(limit=spec["connections"], limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=float(spec["request_timeout"]))
     phases_out: list[dict[str, Any]] = []
     async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
+        connector=connector,
+        timeout=timeout,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,  # bodies are inflated by hand, to count the bytes on the wire
     ) as session:
-        gen = Generator(session, spec["base_url"])
+        gen = Generator(session, list(spec["base_urls"]))
         emit("READY")
         for phase in spec["phases"]:
             t0 = await read_go()

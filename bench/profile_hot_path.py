@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import random
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import httpx2 as httpx
 from pyinstrument import Profiler
+from starlette.applications import Starlette
 
+from harness.accounts import NewUser, create_accounts, create_realms
 from presenced.app import create_app
-from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
 from presenced.settings import load_settings
-from presenced.store.base import Role
+from presenced.store.base import Store
 
 
 async def run(users: int, requests: int, seed: int) -> None:
@@ -34,18 +35,22 @@ async def run(users: int, requests: int, seed: int) -> None:
     )
     app = create_app(settings)
     server = app.state.server
+    try:
+        elapsed, profiler = await profile(app, server.store, users, requests, rng)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{requests} requests in {elapsed:.2f} s: {requests / elapsed:.0f} requests/s in-process")
+    print(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
+async def profile(
+    app: Starlette, store: Store, users: int, requests: int, rng: random.Random
+) -> tuple[float, Profiler]:
     async with app.router.lifespan_context(app):
-        store = server.store
-        realm = await store.create_realm("", "Profile", time.time())
-        auth: list[str] = []
-        for i in range(users):
-            email = f"user{i}@example.com"
-            user = await store.create_user(
-                realm.id, email, email, f"User {i}", Role.MEMBER, None, None, time.time()
-            )
-            key = generate_api_key()
-            await store.create_api_key(user.id, hash_api_key(key), key[:PREFIX_LENGTH], "", 0.0)
-            auth.append("Basic " + base64.b64encode(f"{email}:{key}".encode()).decode())
+        now = time.time()
+        realms = await create_realms(store, [""], now)
+        wanted = [NewUser(realms[""], f"user{i}@example.com", f"User {i}") for i in range(users)]
+        auth = [a.authorization for a in await create_accounts(store, wanted, now)]
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost:9991") as c:
             cursors = []
@@ -76,9 +81,7 @@ async def run(users: int, requests: int, seed: int) -> None:
                 if "presence_last_update_id" in body and "last_update_id" in data:
                     cursors[i] = body["presence_last_update_id"]
             profiler.stop()
-            elapsed = time.perf_counter() - started
-    print(f"{requests} requests in {elapsed:.2f} s: {requests / elapsed:.0f} requests/s in-process")
-    print(profiler.output_text(unicode=False, color=False, show_all=False))
+            return time.perf_counter() - started, profiler
 
 
 def main() -> None:

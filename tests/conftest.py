@@ -1,4 +1,5 @@
-"""Test harness: the real app over a real SQLite file, driven through HTTP.
+"""Test harness: the real app over a real store (a SQLite file, or a PostgreSQL database),
+driven through HTTP.
 
 Time is the one thing tests control directly: the app takes a clock, and a FakeClock lets a
 test say "56 seconds later" without sleeping. Every response is checked against the OpenAPI
@@ -17,6 +18,7 @@ import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
+import pg
 from openapi_validation import validate_response
 from presenced.app import create_app
 from presenced.core.server import Server
@@ -73,6 +75,10 @@ class Account:
         return f"Basic {token}"
 
 
+LIFECYCLE = frozenset({"open", "close", "migrate", "ping"})
+"""Store calls that change no data (so no change notice follows them)."""
+
+
 class Harness:
     def __init__(self, client: TestClient, server: Server, clock: FakeClock) -> None:
         self.client = client
@@ -84,9 +90,22 @@ class Harness:
     # Running store calls on the app's own event loop
 
     def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Call ``fn`` on the app's loop. A direct store call stands for another process (the
+        CLI, another server) changing the database: its change notice is then delivered, as
+        the change feed would (SQLite's own hint would find it anyway; PostgreSQL has none)."""
         portal = self.client.portal
         assert portal is not None
-        return portal.call(fn, *args)
+        result = portal.call(fn, *args)
+        if getattr(fn, "__self__", None) is self.server.store and fn.__name__ not in LIFECYCLE:
+            portal.call(self.server.changes.check_store)
+        return result
+
+    def other_process_committed(self) -> None:
+        """Another process (the CLI, another server) committed to the database. SQLite's own
+        hint finds that on the next request; with PostgreSQL the notice comes from the change
+        feed (Redis) or the periodic check, within a second: here it is delivered at once."""
+        if not self.settings.database_url.startswith("sqlite"):
+            self.run(self.server.changes.check_store)
 
     # Fixtures of data
 
@@ -241,11 +260,46 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(environ={}, **values)
 
 
+STORES = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="module")
+def module_postgres() -> Iterator[str]:
+    """One PostgreSQL database per test module (creating one per test is slow); each test
+    empties it first."""
+    with pg.temporary_database() as url:
+        yield url
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which backend the harness runs on: every harness test runs on both."""
+    kind: str = request.param
+    return kind
+
+
 @pytest.fixture
-def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+def make_harness(
+    tmp_path: Path, store_kind: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Harness]]:
     clients: list[TestClient] = []
+    extra_databases: list[str] = []
+
+    def database_url() -> str | None:
+        if store_kind == "sqlite":
+            return None  # make_settings' file in the harness's own directory
+        if not clients:
+            url: str = request.getfixturevalue("module_postgres")
+            pg.empty_tables(url)
+            return url
+        # A second harness in one test gets a database of its own, as with SQLite.
+        extra_databases.append(pg.create_database(migrated=False))
+        return extra_databases[-1]
 
     def make(**overrides: Any) -> Harness:
+        url = database_url()
+        if url is not None:
+            overrides.setdefault("database_url", url)
         settings = make_settings(tmp_path / f"h{len(clients)}", **overrides)
         (tmp_path / f"h{len(clients)}").mkdir()
         clock = FakeClock()
@@ -258,6 +312,8 @@ def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+    for url in extra_databases:
+        pg.drop_database(url)
 
 
 @pytest.fixture

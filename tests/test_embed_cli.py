@@ -11,6 +11,7 @@ from typing import Any
 
 from conftest import Account, Harness
 from presenced.store.factory import sqlite_path
+from presenced.web.embed.tokens import token_hash
 
 
 def run_cli(harness: Harness, *args: str) -> subprocess.CompletedProcess[str]:
@@ -77,13 +78,15 @@ def test_create_list_revoke(harness: Harness, zulip_realm: dict[str, Account]) -
     assert listed[1]["user_ids"] is None
     text = run_cli(harness, "embed", "list").stdout
     # Never the token itself, in a listing or in the database.
+    path = sqlite_path(harness.settings.database_url)
     for secret in (token, lines["token"]):
         assert secret not in text and secret not in json.dumps(listed)
-        path = sqlite_path(harness.settings.database_url)
-        assert path is not None
-        with sqlite3.connect(path) as db:
-            dumped = "\n".join(db.iterdump())
-        assert secret not in dumped
+        found = harness.run(harness.server.store.embed_token_by_hash, token_hash(secret))
+        assert found is not None and found.prefix == secret[:4]
+        if path is not None:  # the whole SQLite file, byte for byte
+            with sqlite3.connect(path) as db:
+                dumped = "\n".join(db.iterdump())
+            assert secret not in dumped
 
     assert run_cli(harness, "embed", "revoke", str(made["token_id"])).returncode == 0
     response = harness.client.get("/embed/presence.json", params={"token": token})

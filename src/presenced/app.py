@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -16,6 +17,7 @@ from starlette.routing import Route
 from presenced.api import (
     channels_views,
     events_views,
+    health_views,
     presence_views,
     server_views,
     settings_views,
@@ -28,7 +30,10 @@ from presenced.core.backends import build_server
 from presenced.core.server import Server
 from presenced.settings import Settings
 from presenced.store.base import Store
+from presenced.web.docs import docs_routes
 from presenced.web.embed.routes import embed_routes
+
+logger = logging.getLogger("presenced")
 
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (CPython's default: 700)."""
@@ -62,6 +67,12 @@ def api_routes(server: Server) -> list[Route]:
     ]
 
 
+def operator_routes(server: Server) -> list[Route]:
+    """Routes outside /api/v1 (Zulip's too), for operators and load balancers."""
+    health = Method(health_views.health, public=True)
+    return [Route("/health", RestEndpoint(server, {"GET": health}))]
+
+
 async def not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
     return json_response(
@@ -88,6 +99,17 @@ async def keep_house(server: Server) -> None:
         await server.rate_limiter.forget_idle()
 
 
+async def save_event_queues(server: Server) -> None:
+    """Save the queues for the next start; a store that fails here costs the queues (clients
+    re-register), never the shutdown."""
+    try:
+        saved = await server.events.save(server.store)
+    except Exception as exc:
+        logger.warning("could not save the event queues (clients will re-register): %s", exc)
+        return
+    logger.info("saved %d event queues for the next start", saved)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -109,6 +131,9 @@ def create_app(
             await server.store.migrate()
             await server.changes.start()
             await server.indexes.load_all()
+            loaded = await server.events.load(server.store)
+            if loaded:
+                logger.info("loaded %d event queues saved at the last shutdown", loaded)
             if tune_gc:
                 tune_garbage_collector()
             housekeeping = asyncio.create_task(keep_house(server))
@@ -119,14 +144,21 @@ def create_app(
                 housekeeping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await housekeeping
+                await server.events.shut_down()
                 await server.activity.close()
                 await server.changes.close()
+                await save_event_queues(server)
                 await server.events.close()
         finally:
             await server.store.close()
 
     app = Starlette(
-        routes=[*api_routes(server), *embed_routes(server)],
+        routes=[
+            *operator_routes(server),
+            *api_routes(server),
+            *docs_routes(settings),
+            *embed_routes(server),
+        ],
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )

@@ -28,7 +28,7 @@ from presenced.store.base import (
     StoreError,
     User,
 )
-from presenced.store.factory import open_store
+from presenced.store.factory import redacted_url, store_for
 from presenced.web.embed.policy import OriginError, normalize_origin
 from presenced.web.embed.tokens import new_token, token_hash
 
@@ -127,7 +127,7 @@ def _user_json(user: User) -> dict[str, Any]:
 
 
 async def cmd_init(args: argparse.Namespace, store: Store, settings: Settings) -> None:
-    print(f"database schema is up to date ({settings.database_url})")
+    print(f"database schema is up to date ({redacted_url(settings.database_url)})")
 
 
 async def cmd_realm_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
@@ -421,7 +421,7 @@ async def cmd_embed_revoke(args: argparse.Namespace, store: Store, settings: Set
 async def cmd_zuliprc(args: argparse.Namespace, store: Store, settings: Settings) -> None:
     user = await _user(store, args)
     _, key = await _new_key(store, user, args.label)
-    site = args.site or realm_url(args.realm, settings.external_host, "http")
+    site = args.site or realm_url(args.realm, settings.external_host, settings.external_uri_scheme)
     print(f"[api]\nemail={user.delivery_email}\nkey={key}\nsite={site}")
 
 
@@ -569,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(command: Command, args: argparse.Namespace, settings: Settings) -> None:
-    store = open_store(settings.database_url)
+    store = store_for(settings)
     await store.open()
     try:
         if getattr(args, "needs_schema", True) and not await store.schema_is_current():
@@ -581,21 +581,31 @@ async def _run(command: Command, args: argparse.Namespace, settings: Settings) -
         await store.close()
 
 
-def serve(args: argparse.Namespace, settings: Settings) -> None:
-    import uvicorn
+async def _check_database(settings: Settings) -> None:
+    """Fail with a one-line message (not a startup traceback) if the database is unreachable."""
+    store = store_for(settings)
+    await store.open()
+    await store.close()
 
+
+def serve(args: argparse.Namespace, settings: Settings) -> None:
     from presenced.app import create_app
+    from presenced.serving import serve as run_server
     from presenced.web.embed import logs
 
+    asyncio.run(_check_database(settings))
+
     logs.install()  # embed tokens travel in URLs: keep them out of the access log
-    # Parked long-polls would hold a graceful shutdown for up to a heartbeat interval; cut them
-    # off after a few seconds (clients reconnect, and their queues' events stay pending).
-    uvicorn.run(
-        create_app(settings, tune_gc=True),
+    app = create_app(settings, tune_gc=True)
+    run_server(
+        app,
+        app.state.server.events.shut_down,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=settings.shutdown_timeout_secs,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -23,7 +23,15 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///presenced.db"
+    # PostgreSQL only: connections per process, and how long a connect or a statement may
+    # take before the request gets a 503 (the database is down or unreachable).
+    database_pool_size: int = 8
+    database_timeout_secs: float = 3.0
     external_host: str = "localhost:9991"
+    # The scheme clients reach the server with (Zulip's EXTERNAL_URI_SCHEME): "https" behind a
+    # TLS proxy. It goes into the zuliprc files the CLI writes; requests themselves take theirs
+    # from the proxy's X-Forwarded-Proto (see forwarded_allow_ips).
+    external_uri_scheme: str = "http"
     presence_ping_interval_secs: int = 60
     offline_threshold_secs: int = 200
     presence_update_min_freq_seconds: int = 55
@@ -33,6 +41,8 @@ class Settings:
     rate_limit_requests: int = 200
     rate_limit_window_secs: int = 60
     realm_name_default: str = "presenced"
+    # The product's name in the prose of the API documentation (never in code or identifiers).
+    product_name: str = "presenced"
     # Zulip's CAN_ACCESS_ALL_USERS_GROUP_LIMITS_PRESENCE: limit guests' presence data and events
     # to the users they may see (off by default, as in Zulip).
     can_access_all_users_group_limits_presence: bool = False
@@ -49,6 +59,13 @@ class Settings:
     # new_user_input: extensions of a user's activity interval are written together, at most
     # this long after they were reported (0: one write per report, as Zulip does).
     activity_interval_flush_secs: float = 30.0
+    # Shutdown: parked long-polls are answered at once; other requests in flight get this long.
+    shutdown_timeout_secs: float = 10.0
+    # Behind a reverse proxy: the addresses whose X-Forwarded-For/-Proto headers are believed
+    # (uvicorn's forwarded_allow_ips: comma-separated addresses or networks, or "*").
+    forwarded_allow_ips: str = "127.0.0.1"
+    # GET /health: each check (store, services) must answer within this many seconds.
+    health_check_timeout_secs: float = 2.0
 
     @property
     def became_online_threshold_secs(self) -> int:
@@ -81,6 +98,18 @@ class Settings:
             raise SettingsError("activity_interval_flush_secs must be between 0 and 60")
         if self.change_poll_interval_secs <= 0:
             raise SettingsError("change_poll_interval_secs must be positive")
+        if self.database_pool_size <= 0:
+            raise SettingsError("database_pool_size must be positive")
+        if self.database_timeout_secs <= 0:
+            raise SettingsError("database_timeout_secs must be positive")
+        if self.external_uri_scheme not in ("http", "https"):
+            raise SettingsError("external_uri_scheme must be http or https")
+        if self.shutdown_timeout_secs <= 0:
+            raise SettingsError("shutdown_timeout_secs must be positive")
+        if self.health_check_timeout_secs <= 0:
+            raise SettingsError("health_check_timeout_secs must be positive")
+        if not self.product_name.strip():
+            raise SettingsError("product_name must not be empty")
         if self.rate_limit_requests < 0 or self.rate_limit_window_secs <= 0:
             raise SettingsError("rate limit settings must be positive (requests 0 = off)")
         return self

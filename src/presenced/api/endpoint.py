@@ -17,12 +17,12 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from presenced.api.auth import Caller, authenticate
-from presenced.api.errors import ApiError, RateLimitedError
+from presenced.api.errors import ApiError, RateLimitedError, ServiceUnavailableError
 from presenced.api.params import RequestParams, parse_form
 from presenced.api.responses import json_error, json_response
 from presenced.core.server import Server
 from presenced.ratelimit.base import RateLimitResult
-from presenced.store.base import Realm, User
+from presenced.store.base import Realm, StoreUnavailableError, User
 
 logger = logging.getLogger("presenced.api")
 
@@ -99,6 +99,9 @@ class RestEndpoint:
             response = await spec.handler(Call(request, self.server, params, caller))
         except ApiError as error:
             response = json_error(error)
+        except StoreUnavailableError as exc:
+            logger.warning("503 for %s %s: %s", method, request.url.path, exc)
+            response = json_error(ServiceUnavailableError())
         except Exception:
             logger.exception("error serving %s %s", method, request.url.path)
             response = json_response(

@@ -51,11 +51,13 @@ class NotFoundError(ApiError):
 
 
 class ServiceUnavailableError(ApiError):
-    """A backend (the database, Redis) cannot be reached: retry later."""
+    """A backend (the database, Redis) cannot be reached: nothing was changed; retry later."""
 
     status_code = 503
     code = "SERVICE_UNAVAILABLE"
 
-    def __init__(self, msg: str) -> None:
+    def __init__(
+        self, msg: str = "Service temporarily unavailable: the database cannot be reached"
+    ) -> None:
         super().__init__(msg)
         self.headers = {"Retry-After": "5"}

@@ -13,6 +13,8 @@ from presenced.core import actions
 from presenced.store.base import UserStatus
 
 STATUS_TEXT_MAX = 60
+EMOJI_FIELD_MAX = 80
+"""The stored length of emoji names and codes."""
 REACTION_TYPES = ("unicode_emoji", "realm_emoji", "zulip_extra_emoji")
 
 
@@ -48,6 +50,16 @@ async def update_status(call: Call) -> Response:
         status_text = status_text.strip()
         if len(status_text) > STATUS_TEXT_MAX:
             raise ApiError(f"status_text is too long (limit: {STATUS_TEXT_MAX} characters)")
+    for name, value in (
+        ("status_text", status_text),
+        ("emoji_name", emoji_name),
+        ("emoji_code", emoji_code),
+    ):
+        # No store can keep NUL in text (PostgreSQL refuses it), and emoji names are short.
+        if value is not None and "\x00" in value:
+            raise ApiError(f"{name} contains NULL (0x00) characters.")
+        if name != "status_text" and value is not None and len(value) > EMOJI_FIELD_MAX:
+            raise ApiError(f"{name} is too long (limit: {EMOJI_FIELD_MAX} characters)")
     if reaction_type is not None and reaction_type not in REACTION_TYPES:
         raise ApiError("Invalid emoji type.")
 

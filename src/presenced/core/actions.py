@@ -152,28 +152,8 @@ def _backdate(current: PresenceTimes | None, *, before: float, date_joined: floa
     return PresenceWrite(times, write=times != current, became_online=False)
 
 
-async def set_presence_enabled(
-    server: Server,
-    user: User,
-    enabled: bool,
-    *,
-    now: float,
-    status_change: UserStatusChange | None = None,
-) -> User:
-    """Invisible mode (spec 5.1): store the setting, tell the user's clients, then announce
-    the user's presence to everyone (forced: even where presence events are off).
-
-    Enabling records the user active now. Disabling back-dates both times so the user looks
-    offline at once and "last active" freezes near now. ``status_change`` (the deprecated
-    ``away``) is announced between the two events, in Zulip's order.
-    """
-    updated = await server.store.set_presence_enabled(user.id, enabled)
-    await server.changes.directory_changed()
-    await server.events.publish(
-        user.realm_id, UserSettingsChange(user.id, "presence_enabled", enabled)
-    )
-    if status_change is not None:
-        await server.events.publish(user.realm_id, status_change)
+def _toggle_report(server: Server, user: User, enabled: bool, now: float) -> PresenceReport:
+    """The presence rule that goes with an invisible-mode toggle."""
     settings = server.settings
     rule: PresenceRule
     if enabled:
@@ -188,7 +168,36 @@ async def set_presence_enabled(
         rule = partial(
             _backdate, before=now - settings.invisible_backdate_secs, date_joined=user.date_joined
         )
-    outcome = await server.store.record_presence(PresenceReport(user.id, user.realm_id, rule, None))
+    return PresenceReport(user.id, user.realm_id, rule, None)
+
+
+async def set_presence_enabled(
+    server: Server,
+    user: User,
+    enabled: bool,
+    *,
+    now: float,
+    status_change: UserStatusChange | None = None,
+    toggled: tuple[User, PresenceOutcome] | None = None,
+) -> User:
+    """Invisible mode (spec 5.1): store the setting, tell the user's clients, then announce
+    the user's presence to everyone (forced: even where presence events are off).
+
+    Enabling records the user active now. Disabling back-dates both times so the user looks
+    offline at once and "last active" freezes near now. The flag and the presence write are
+    one store operation (``toggled``: already done with a status update). ``status_change``
+    (the deprecated ``away``) is announced between the two events, in Zulip's order.
+    """
+    if toggled is None:
+        report = _toggle_report(server, user, enabled, now)
+        toggled = await server.store.set_presence_enabled(user.id, enabled, report)
+    updated, outcome = toggled
+    await server.changes.directory_changed()
+    await server.events.publish(
+        user.realm_id, UserSettingsChange(user.id, "presence_enabled", enabled)
+    )
+    if status_change is not None:
+        await server.events.publish(user.realm_id, status_change)
     if outcome.written and outcome.row is not None:
         await own_write(server, updated, outcome.row)
     if outcome.row is not None:
@@ -205,11 +214,16 @@ async def update_user_status(
     fields: tuple[tuple[str, Any], ...],
     now: float,
 ) -> None:
-    """``POST /users/me/status``: store text/emoji; ``away`` is invisible mode's old name."""
-    if status is not None:
-        await server.store.set_user_status(status, now)
+    """``POST /users/me/status``: store text/emoji; ``away`` is invisible mode's old name.
+    Both are one store operation."""
     change = UserStatusChange(user.id, fields)
     if away is not None:
-        await set_presence_enabled(server, user, not away, now=now, status_change=change)
-    else:
-        await server.events.publish(user.realm_id, change)
+        toggle = (not away, _toggle_report(server, user, not away, now))
+        written = await server.store.set_user_status(status, now, toggle)
+        await set_presence_enabled(
+            server, user, not away, now=now, status_change=change, toggled=written.toggled
+        )
+        return
+    if status is not None:
+        await server.store.set_user_status(status, now)
+    await server.events.publish(user.realm_id, change)

@@ -12,7 +12,7 @@ from presenced.ratelimit.base import RateLimiter
 from presenced.ratelimit.memory import InMemoryRateLimiter
 from presenced.settings import Settings, SettingsError
 from presenced.store.base import Store
-from presenced.store.factory import open_store
+from presenced.store.factory import store_for
 
 
 def event_settings(settings: Settings) -> EventSettings:
@@ -36,7 +36,7 @@ def build_server(settings: Settings, clock: Clock, store: Store | None = None) -
     events = InProcessEventSystem(event_settings(settings), clock)
     return Server(
         settings=settings,
-        store=store or open_store(settings.database_url),
+        store=store or store_for(settings),
         clock=clock,
         feed=feed,
         rate_limiter=rate_limiter,

@@ -19,7 +19,7 @@ import logging
 from presenced.core.directory import Directory
 from presenced.core.indexes import PresenceIndexes
 from presenced.feed.base import ChangeFeed, DirectoryChanged, Notice, PresenceCommitted
-from presenced.store.base import Store
+from presenced.store.base import Store, StoreUnavailableError
 
 logger = logging.getLogger("presenced.changes")
 
@@ -39,6 +39,9 @@ class ChangeTracker:
         self.indexes = indexes
         self.poll_interval = poll_interval
         self._directory_stale = False
+        self._store_error: str | None = None
+        """Why the last periodic check failed; requests are refused until one succeeds, so
+        that nothing is answered from caches the store can no longer confirm."""
         self._poller: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -63,6 +66,8 @@ class ChangeTracker:
 
     async def ensure_fresh(self) -> None:
         """Called before a request reads any cache: free unless something changed."""
+        if self._store_error is not None:
+            raise StoreUnavailableError(self._store_error)
         if self.store.may_have_changed():
             await self.check_store()
         elif self._directory_stale:
@@ -91,4 +96,10 @@ class ChangeTracker:
             try:
                 await self.check_store()
             except Exception as exc:  # the store is down: requests say so; keep checking
-                logger.warning("change check failed: %s", exc)
+                if self._store_error is None:
+                    logger.warning("the store cannot be reached: %s", exc)
+                self._store_error = str(exc) or type(exc).__name__
+            else:
+                if self._store_error is not None:
+                    logger.warning("the store is reachable again")
+                self._store_error = None

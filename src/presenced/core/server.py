@@ -18,6 +18,7 @@ from presenced.events.base import EventSystem
 from presenced.events.changes import Change, PresenceChange, UserSettingsChange
 from presenced.events.queue import EventQueue
 from presenced.feed.base import ChangeFeed
+from presenced.health import HealthChecks
 from presenced.ratelimit.base import RateLimiter
 from presenced.settings import Settings
 from presenced.store.base import Store
@@ -35,6 +36,8 @@ class Server:
     indexes: PresenceIndexes = field(init=False)
     changes: ChangeTracker = field(init=False)
     activity: ActivityIntervals = field(init=False)
+    health: HealthChecks = field(init=False)
+    """Named checks behind ``GET /health``; services (Redis, ...) register their own."""
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -49,6 +52,8 @@ class Server:
         )
         self.activity = ActivityIntervals(self.store, settings.activity_interval_flush_secs)
         self.events.set_visibility(self.may_see)
+        self.health = HealthChecks(settings.health_check_timeout_secs)
+        self.health.register("store", self.store.ping)
 
     @property
     def limits_presence(self) -> bool:

@@ -14,6 +14,7 @@ from typing import Protocol
 from presenced.events.changes import Change
 from presenced.events.formats import PresenceFormat
 from presenced.events.queue import EventQueue, Visible
+from presenced.store.base import Store
 
 Prepare = Callable[[], Awaitable[None]]
 """Run before each read of the log (to load what the visibility rule needs)."""
@@ -90,6 +91,20 @@ class EventSystem(Protocol):
 
     async def expire_idle(self) -> int:
         """Drop queues idle past their timeout; returns how many went."""
+        ...
+
+    async def shut_down(self) -> None:
+        """Answer every parked long-poll now (pending events or a heartbeat) and later polls
+        without parking them: the server is stopping and its connections must close."""
+        ...
+
+    async def save(self, store: Store) -> int:
+        """Keep the queues in ``store`` for the next start (a backend whose queues outlive the
+        process, like Redis, saves nothing); returns how many were saved."""
+        ...
+
+    async def load(self, store: Store) -> int:
+        """Serve again the queues the last shutdown saved; returns how many."""
         ...
 
     async def close(self) -> None: ...

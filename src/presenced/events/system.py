@@ -8,11 +8,13 @@ format when it is read, so a queue that nobody is polling costs nothing until it
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import uuid
 from dataclasses import dataclass, field
 
 from presenced.clock import Clock
+from presenced.events import persistence
 from presenced.events.base import (
     BadEventQueueError,
     Delivery,
@@ -24,8 +26,12 @@ from presenced.events.changes import Change
 from presenced.events.formats import PresenceFormat
 from presenced.events.log import ChangeLog
 from presenced.events.queue import EventQueue, Visible
+from presenced.store.base import SavedChangeLog, SavedEventQueue, SavedEventQueues, Store
+
+logger = logging.getLogger("presenced.events")
 
 __all__ = ["BadEventQueueError", "Delivery", "EventSettings", "InProcessEventSystem"]
+
 
 @dataclass
 class _Realm:
@@ -46,6 +52,7 @@ class InProcessEventSystem:
         self._queues: dict[str, EventQueue] = {}
         self._realms: dict[int, _Realm] = {}
         self._event_type_sets: dict[frozenset[str], frozenset[str]] = {}
+        self._closing = False
 
     def _realm(self, realm_id: int) -> _Realm:
         realm = self._realms.get(realm_id)
@@ -173,6 +180,10 @@ class InProcessEventSystem:
         self._collect(queue)
         if queue.pending or dont_block:
             return Delivery(list(queue.pending), waited=False)
+        if self._closing:  # shutting down: answer at once rather than park
+            queue.add_heartbeat()
+            queue.last_seen = self.clock()
+            return Delivery(list(queue.pending), waited=True)
         loop = asyncio.get_running_loop()
         wait = self.settings.heartbeat_secs * (1 + 0.22 * random.random())
         deadline = loop.time() + wait
@@ -192,6 +203,8 @@ class InProcessEventSystem:
                 if queue.queue_id not in self._queues:
                     raise BadEventQueueError(queue_id)
                 self._collect(queue)
+                if self._closing and not queue.pending:
+                    queue.add_heartbeat()
         finally:
             queue.connected -= 1
             queue.last_seen = self.clock()
@@ -224,3 +237,81 @@ class InProcessEventSystem:
                 if self._queues[queue_id].log_position < upto:
                     self._drop(self._queues[queue_id])
         realm.log.trim(upto)
+
+    # Shutdown and restart
+
+    async def shut_down(self) -> None:
+        """Answer every parked long-poll now (its pending events, or a heartbeat), and every
+        later poll without parking it, so that the server's connections can close."""
+        self._closing = True
+        for realm in self._realms.values():
+            realm.wakeup.set()
+            realm.wakeup = asyncio.Event()
+
+    async def save(self, store: Store) -> int:
+        """Save every live queue, with the part of its realm's log it has not read yet, in
+        place of whatever was saved before; returns how many queues were saved."""
+        now = self.clock()
+        queues: list[SavedEventQueue] = []
+        logs: list[SavedChangeLog] = []
+        for realm_id, realm in self._realms.items():
+            live = [
+                self._queues[q]
+                for q in realm.queue_ids
+                if q in self._queues and not self._queues[q].expired(now)
+            ]
+            if not live:
+                continue
+            start = min(queue.log_position for queue in live)
+            for queue in live:
+                state = persistence.encode_queue(queue, queue.log_position - start)
+                queues.append(SavedEventQueue(queue.queue_id, realm_id, queue.user_id, state))
+            tail = realm.log.since(start)
+            if tail:
+                logs.append(SavedChangeLog(realm_id, persistence.encode_changes(tail)))
+        await store.save_event_queues(SavedEventQueues(queues, logs))
+        return len(queues)
+
+    async def load(self, store: Store) -> int:
+        """Take the queues saved at the last shutdown (the store forgets them) and serve them
+        again; returns how many were loaded. Queues that expired meanwhile are dropped."""
+        self._closing = False  # starting (again): polls park as usual
+        saved = await store.take_event_queues()
+        now = self.clock()
+        log_starts: dict[int, int] = {}
+        for saved_log in saved.logs:
+            try:
+                changes = persistence.decode_changes(saved_log.changes)
+            except persistence.SavedStateError as error:
+                logger.warning("realm %d: %s", saved_log.realm_id, error)
+                continue
+            log = self._realm(saved_log.realm_id).log
+            log_starts[saved_log.realm_id] = log.head
+            for change in changes:
+                log.append(change)
+        loaded = 0
+        for item in saved.queues:
+            realm = self._realm(item.realm_id)
+            start = log_starts.get(item.realm_id, realm.log.head)
+            try:
+                queue = persistence.decode_queue(
+                    item.queue_id, item.realm_id, item.user_id, item.state, start
+                )
+            except persistence.SavedStateError as error:
+                logger.warning("%s", error)
+                continue
+            if queue.expired(now) or queue.log_position > realm.log.head:
+                continue
+            if queue.event_types is not None:
+                queue.event_types = self._event_type_sets.setdefault(
+                    queue.event_types, queue.event_types
+                )
+            self._queues[queue.queue_id] = queue
+            realm.queue_ids.add(queue.queue_id)
+            loaded += 1
+        for realm_id, realm in list(self._realms.items()):
+            if not realm.queue_ids:
+                del self._realms[realm_id]
+            else:
+                self._trim(realm, force=False)
+        return loaded

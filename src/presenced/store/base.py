@@ -184,12 +184,30 @@ class RealmRead:
 
 
 @dataclass(frozen=True, slots=True)
-class ChangeState:
-    """What others may have committed: the directory version and every realm's presence
-    sequence, read together (the change feed's periodic check)."""
+class SavedEventQueue:
+    """One event queue as the event system saved it; ``state`` is the event system's own
+    encoding (the store keeps it as it is)."""
 
-    directory_version: int
-    presence_sequences: dict[int, int]
+    queue_id: str
+    realm_id: int
+    user_id: int
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SavedChangeLog:
+    """The part of a realm's change log that some saved queue had not read yet."""
+
+    realm_id: int
+    changes: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SavedEventQueues:
+    """What the embedded event system leaves in the store between a shutdown and a start."""
+
+    queues: Sequence[SavedEventQueue] = ()
+    logs: Sequence[SavedChangeLog] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +229,196 @@ class EmbedToken:
 
 class StoreError(Exception):
     """A request the store refuses: duplicate names, unknown records."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached (or did not answer in time); the call changed nothing
+    that was acknowledged, and a later call may succeed once the database is back."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeState:
+    """What a change feed compares to notice other processes' commits: the directory version
+    and every realm's presence sequence, read together."""
+
+    directory_version: int
+    presence_sequences: dict[int, int]
+    """Realm id to that realm's highest ``last_update_id``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWrite:
+    """What ``set_user_status`` stored: the status, and the invisible-mode toggle if asked."""
+
+    status: UserStatus | None
+    toggled: tuple[User, PresenceOutcome] | None
+
+
+class LifecycleStore(Protocol):
+    """Opening, closing, the schema, and the hints a change feed polls."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> None:
+        """Create or upgrade the schema (idempotent)."""
+        ...
+
+    async def schema_is_current(self) -> bool: ...
+
+    async def change_state(self) -> ChangeState:
+        """The directory version and every realm's presence sequence, in one query."""
+        ...
+
+    def may_have_changed(self) -> bool:
+        """A cheap hint, without a query: False means no other connection can have committed
+        since the last call; True means one may have (or the backend cannot tell cheaply and
+        relies on notifications instead, in which case it always answers False)."""
+        ...
+
+    async def ping(self) -> None:
+        """A cheap round trip through the database (health checks); raises if it fails."""
+        ...
+
+    # Saved event queues (the embedded mode's queues, across a restart)
+    async def save_event_queues(self, saved: SavedEventQueues) -> None:
+        """Replace whatever was saved before with ``saved``, in one transaction."""
+        ...
+
+    async def take_event_queues(self) -> SavedEventQueues:
+        """What was saved, forgotten in the same transaction (loaded once, never twice)."""
+        ...
+
+
+class RealmStore(Protocol):
+    async def create_realm(self, subdomain: str, name: str, now: float) -> Realm: ...
+
+    async def get_realm_by_subdomain(self, subdomain: str) -> Realm | None: ...
+
+    async def get_realm(self, realm_id: int) -> Realm | None: ...
+
+    async def list_realms(self) -> list[Realm]: ...
+
+    async def set_realm_deactivated(self, realm_id: int, deactivated: bool) -> Realm: ...
+
+    async def set_realm_presence_disabled(self, realm_id: int, disabled: bool) -> Realm: ...
+
+    async def set_realm_access_group(self, realm_id: int, group: str) -> Realm: ...
+
+    async def directory_version(self) -> int:
+        """A counter every change to realms, users, keys, channels or subscriptions bumps."""
+        ...
+
+
+class ChannelStore(Protocol):
+    """Channels and subscriptions (what guest access rules are computed from)."""
+
+    async def create_channel(
+        self, realm_id: int, name: str, description: str, now: float
+    ) -> Channel: ...
+
+    async def get_channel_by_name(self, realm_id: int, name: str) -> Channel | None: ...
+
+    async def list_channels(self, realm_id: int) -> list[Channel]: ...
+
+    async def subscribe(self, channel_id: int, user_id: int) -> bool:
+        """False if already subscribed."""
+        ...
+
+    async def unsubscribe(self, channel_id: int, user_id: int) -> bool:
+        """False if not subscribed."""
+        ...
+
+    async def realm_subscriptions(self, realm_id: int) -> list[tuple[int, int]]:
+        """Every (channel id, user id) subscription in the realm."""
+        ...
+
+
+NO_OUTCOME = PresenceOutcome(created=False, written=False, became_online=False, row=None)
+
+
+class StatusStore(Protocol):
+    async def get_user_status(self, user_id: int) -> UserStatus | None: ...
+
+    async def set_user_status(
+        self,
+        status: UserStatus | None,
+        now: float,
+        presence: tuple[bool, PresenceReport] | None = None,
+    ) -> StatusWrite:
+        """Store the status text/emoji and, given ``(enabled, report)`` (the deprecated
+        ``away``), the invisible-mode flag and the report's presence rule, in one transaction."""
+        ...
+
+    async def realm_user_statuses(self, realm_id: int) -> list[UserStatus]: ...
+
+
+class UserStore(Protocol):
+    async def create_user(
+        self,
+        realm_id: int,
+        email: str,
+        delivery_email: str,
+        full_name: str,
+        role: Role,
+        bot_type: BotType | None,
+        bot_owner_id: int | None,
+        now: float,
+    ) -> User: ...
+
+    async def get_user(self, user_id: int) -> User | None: ...
+
+    async def get_user_by_email(self, realm_id: int, email: str) -> User | None:
+        """By API email, case-insensitively, active or not."""
+        ...
+
+    async def get_user_by_delivery_email(self, realm_id: int, email: str) -> User | None: ...
+
+    async def list_users(self, realm_id: int) -> list[User]: ...
+
+    async def set_user_active(self, user_id: int, active: bool) -> User: ...
+
+    async def set_presence_enabled(
+        self, user_id: int, enabled: bool, report: PresenceReport | None = None
+    ) -> tuple[User, PresenceOutcome]:
+        """Invisible mode: store the flag and apply the report's presence rule (if any) in
+        one transaction."""
+        ...
+
+
+class KeyStore(Protocol):
+    async def create_api_key(
+        self, user_id: int, key_hash: str, prefix: str, label: str, now: float
+    ) -> ApiKeyInfo: ...
+
+    async def list_api_keys(self, user_id: int) -> list[ApiKeyInfo]: ...
+
+    async def revoke_api_key(self, user_id: int, key_id: int) -> bool: ...
+
+    async def user_for_key_hash(self, key_hash: str) -> tuple[User, Realm] | None: ...
+
+
+class PresenceStore(Protocol):
+    async def record_presence(self, report: PresenceReport) -> PresenceOutcome:
+        """Apply one report durably; concurrent reports are committed together."""
+        ...
+
+    async def get_presence(self, user_id: int) -> PresenceRow | None: ...
+
+    async def read_realm_presence(self, query: RealmRead) -> Sequence[RealmPresenceRow]:
+        """Rows of active human users of the realm matching the query, by last_update_id."""
+        ...
+
+    async def realm_presence_sequence(self, realm_id: int) -> int: ...
+
+    async def activity_intervals(self, user_id: int) -> list[ActivityInterval]: ...
+
+    async def latest_activity_interval(self, user_id: int) -> ActivityInterval | None: ...
+
+    async def extend_activity_intervals(self, extensions: Sequence[ActivityExtension]) -> None:
+        """Apply coalesced extensions in one transaction."""
+        ...
 
 
 class EmbedTokenStore(Protocol):
@@ -239,128 +447,16 @@ class EmbedTokenStore(Protocol):
     async def embed_token_by_hash(self, token_hash: str) -> EmbedToken | None: ...
 
 
-class Store(EmbedTokenStore, Protocol):
-    """Durable state. Every method is safe to call from the event loop."""
-
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def migrate(self) -> None:
-        """Create or upgrade the schema (idempotent)."""
-        ...
-
-    async def schema_is_current(self) -> bool: ...
-
-    # Realms
-    async def create_realm(self, subdomain: str, name: str, now: float) -> Realm: ...
-
-    async def get_realm_by_subdomain(self, subdomain: str) -> Realm | None: ...
-
-    async def get_realm(self, realm_id: int) -> Realm | None: ...
-
-    async def list_realms(self) -> list[Realm]: ...
-
-    async def set_realm_deactivated(self, realm_id: int, deactivated: bool) -> Realm: ...
-
-    async def set_realm_presence_disabled(self, realm_id: int, disabled: bool) -> Realm: ...
-
-    async def set_realm_access_group(self, realm_id: int, group: str) -> Realm: ...
-
-    async def directory_version(self) -> int:
-        """A counter every change to realms, users, keys, channels or subscriptions bumps."""
-        ...
-
-    async def change_state(self) -> ChangeState: ...
-
-    def may_have_changed(self) -> bool:
-        """A cheap hint, with no round trip: True if another connection may have committed
-        since the last call (False where other processes announce their commits instead)."""
-        ...
-
-    # Channels
-    async def create_channel(
-        self, realm_id: int, name: str, description: str, now: float
-    ) -> Channel: ...
-
-    async def get_channel_by_name(self, realm_id: int, name: str) -> Channel | None: ...
-
-    async def list_channels(self, realm_id: int) -> list[Channel]: ...
-
-    async def subscribe(self, channel_id: int, user_id: int) -> bool:
-        """False if already subscribed."""
-        ...
-
-    async def unsubscribe(self, channel_id: int, user_id: int) -> bool:
-        """False if not subscribed."""
-        ...
-
-    async def realm_subscriptions(self, realm_id: int) -> list[tuple[int, int]]:
-        """Every (channel id, user id) subscription in the realm."""
-        ...
-
-    # User status
-    async def get_user_status(self, user_id: int) -> UserStatus | None: ...
-
-    async def set_user_status(self, status: UserStatus, now: float) -> UserStatus: ...
-
-    async def realm_user_statuses(self, realm_id: int) -> list[UserStatus]: ...
-
-    # Users
-    async def create_user(
-        self,
-        realm_id: int,
-        email: str,
-        delivery_email: str,
-        full_name: str,
-        role: Role,
-        bot_type: BotType | None,
-        bot_owner_id: int | None,
-        now: float,
-    ) -> User: ...
-
-    async def get_user(self, user_id: int) -> User | None: ...
-
-    async def get_user_by_email(self, realm_id: int, email: str) -> User | None:
-        """By API email, case-insensitively, active or not."""
-        ...
-
-    async def get_user_by_delivery_email(self, realm_id: int, email: str) -> User | None: ...
-
-    async def list_users(self, realm_id: int) -> list[User]: ...
-
-    async def set_user_active(self, user_id: int, active: bool) -> User: ...
-
-    async def set_presence_enabled(self, user_id: int, enabled: bool) -> User: ...
-
-    # API keys
-    async def create_api_key(
-        self, user_id: int, key_hash: str, prefix: str, label: str, now: float
-    ) -> ApiKeyInfo: ...
-
-    async def list_api_keys(self, user_id: int) -> list[ApiKeyInfo]: ...
-
-    async def revoke_api_key(self, user_id: int, key_id: int) -> bool: ...
-
-    async def user_for_key_hash(self, key_hash: str) -> tuple[User, Realm] | None: ...
-
-    # Presence
-    async def record_presence(self, report: PresenceReport) -> PresenceOutcome:
-        """Apply one report durably; concurrent reports are committed together."""
-        ...
-
-    async def get_presence(self, user_id: int) -> PresenceRow | None: ...
-
-    async def read_realm_presence(self, query: RealmRead) -> Sequence[RealmPresenceRow]:
-        """Rows of active human users of the realm matching the query, by last_update_id."""
-        ...
-
-    async def realm_presence_sequence(self, realm_id: int) -> int: ...
-
-    async def activity_intervals(self, user_id: int) -> list[ActivityInterval]: ...
-
-    async def latest_activity_interval(self, user_id: int) -> ActivityInterval | None: ...
-
-    async def extend_activity_intervals(self, extensions: Sequence[ActivityExtension]) -> None:
-        """Apply coalesced extensions in one transaction."""
-        ...
+class Store(
+    LifecycleStore,
+    RealmStore,
+    ChannelStore,
+    StatusStore,
+    UserStore,
+    KeyStore,
+    PresenceStore,
+    EmbedTokenStore,
+    Protocol,
+):
+    """Durable state: every concern above. Every method is safe to call from the event loop;
+    callers that need one concern can name that protocol instead."""

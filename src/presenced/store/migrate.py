@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_LOCK = 0x70726573656E6364  # "presencd": the advisory lock that serialises upgrades
 
 
 def _config() -> Config:
@@ -24,6 +25,9 @@ def upgrade(sqlalchemy_url: str) -> None:
     engine = sa.create_engine(sqlalchemy_url)
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Processes starting together take turns; the later ones find it current.
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
             config = _config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

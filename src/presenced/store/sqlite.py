@@ -15,10 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
-import orjson
-
 from presenced.store import migrate
 from presenced.store.base import (
+    NO_OUTCOME,
     ActivityExtension,
     ActivityInterval,
     ApiKeyInfo,
@@ -34,73 +33,31 @@ from presenced.store.base import (
     RealmPresenceRow,
     RealmRead,
     Role,
+    SavedChangeLog,
+    SavedEventQueue,
+    SavedEventQueues,
+    StatusWrite,
     StoreError,
     User,
     UserStatus,
 )
+from presenced.store.group_commit import GroupCommitter
+from presenced.store.rows import (
+    CHANNEL_COLUMNS,
+    EMBED_COLUMNS,
+    KEY_COLUMNS,
+    REALM_COLUMNS,
+    STATUS_COLUMNS,
+    USER_COLUMNS,
+    channel_record,
+    embed_token_columns,
+    embed_token_record,
+    key_record,
+    realm_record,
+    user_record,
+)
 
 T = TypeVar("T")
-
-_USER_COLUMNS = (
-    "id, realm_id, email, delivery_email, full_name, role, bot_type, bot_owner_id, is_active, "
-    "date_joined, presence_enabled, timezone"
-)
-_REALM_COLUMNS = (
-    "id, subdomain, name, deactivated, presence_disabled, date_created, can_access_all_users_group"
-)
-_CHANNEL_COLUMNS = "id, realm_id, name, description, date_created"
-_STATUS_COLUMNS = "user_id, status_text, emoji_name, emoji_code, reaction_type"
-_KEY_COLUMNS = "id, user_id, label, prefix, created_at"
-_EMBED_COLUMNS = "id, realm_id, prefix, label, user_ids, origins, created_at"
-
-
-def _user(row: Sequence[Any]) -> User:
-    return User(
-        id=row[0],
-        realm_id=row[1],
-        email=row[2],
-        delivery_email=row[3],
-        full_name=row[4],
-        role=Role(row[5]),
-        bot_type=None if row[6] is None else BotType(row[6]),
-        bot_owner_id=row[7],
-        is_active=bool(row[8]),
-        date_joined=row[9],
-        presence_enabled=bool(row[10]),
-        timezone=row[11],
-    )
-
-
-def _realm(row: Sequence[Any]) -> Realm:
-    return Realm(
-        id=row[0],
-        subdomain=row[1],
-        name=row[2],
-        deactivated=bool(row[3]),
-        presence_disabled=bool(row[4]),
-        date_created=row[5],
-        can_access_all_users_group=row[6],
-    )
-
-
-def _channel(row: Sequence[Any]) -> Channel:
-    return Channel(id=row[0], realm_id=row[1], name=row[2], description=row[3], date_created=row[4])
-
-
-def _key(row: Sequence[Any]) -> ApiKeyInfo:
-    return ApiKeyInfo(id=row[0], user_id=row[1], label=row[2], prefix=row[3], created_at=row[4])
-
-
-def _embed_token(row: Sequence[Any]) -> EmbedToken:
-    return EmbedToken(
-        id=row[0],
-        realm_id=row[1],
-        prefix=row[2],
-        label=row[3],
-        user_ids=None if row[4] is None else frozenset(orjson.loads(row[4])),
-        origins=tuple(orjson.loads(row[5])),
-        created_at=row[6],
-    )
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -118,9 +75,10 @@ class SQLiteStore:
         self._reader: sqlite3.Connection | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._writer: ThreadPoolExecutor | None = None
-        self._pending: list[tuple[PresenceReport, asyncio.Future[PresenceOutcome]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._data_version = -1
+        self._reports: GroupCommitter[PresenceReport, PresenceOutcome] = GroupCommitter(
+            self._commit_reports
+        )
+        self._data_version: int | None = None
 
     # Lifecycle
 
@@ -130,8 +88,7 @@ class SQLiteStore:
         self._reader = _connect(self.path)
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await self._flusher
+        await self._reports.drain()
         if self._writer is not None:
             writer_conn = self._writer_conn
             if writer_conn is not None:
@@ -147,6 +104,17 @@ class SQLiteStore:
 
     async def schema_is_current(self) -> bool:
         return await self._in_writer(lambda: migrate.is_current(self._sqlalchemy_url))
+
+    async def ping(self) -> None:
+        """A read on the event loop's connection, then one through the writer thread (a stuck
+        writer means reports cannot be acknowledged)."""
+        self._read("SELECT version FROM directory_version WHERE id = 1")
+        conn = self._writer_conn
+        if conn is None:
+            raise StoreError("the store is not open")
+        await self._in_writer(
+            lambda: conn.execute("SELECT version FROM directory_version WHERE id = 1").fetchall()
+        )
 
     @property
     def _sqlalchemy_url(self) -> str:
@@ -196,10 +164,10 @@ class SQLiteStore:
                 raise StoreError(f"a realm with subdomain {subdomain!r} already exists")
             cur = conn.execute(
                 "INSERT INTO realms (subdomain, name, deactivated, presence_disabled, "
-                "date_created) VALUES (?, ?, 0, 0, ?) RETURNING " + _REALM_COLUMNS,
+                "date_created) VALUES (?, ?, 0, 0, ?) RETURNING " + REALM_COLUMNS,
                 (subdomain, name, now),
             )
-            realm = _realm(cur.fetchone())
+            realm = realm_record(cur.fetchone())
             conn.execute(
                 "INSERT INTO presence_sequences (realm_id, last_update_id) VALUES (?, 0)",
                 (realm.id,),
@@ -209,25 +177,27 @@ class SQLiteStore:
         return await self._write(create)
 
     async def get_realm_by_subdomain(self, subdomain: str) -> Realm | None:
-        rows = self._read(f"SELECT {_REALM_COLUMNS} FROM realms WHERE subdomain = ?", (subdomain,))
-        return _realm(rows[0]) if rows else None
+        rows = self._read(f"SELECT {REALM_COLUMNS} FROM realms WHERE subdomain = ?", (subdomain,))
+        return realm_record(rows[0]) if rows else None
 
     async def get_realm(self, realm_id: int) -> Realm | None:
-        rows = self._read(f"SELECT {_REALM_COLUMNS} FROM realms WHERE id = ?", (realm_id,))
-        return _realm(rows[0]) if rows else None
+        rows = self._read(f"SELECT {REALM_COLUMNS} FROM realms WHERE id = ?", (realm_id,))
+        return realm_record(rows[0]) if rows else None
 
     async def list_realms(self) -> list[Realm]:
-        return [_realm(r) for r in self._read(f"SELECT {_REALM_COLUMNS} FROM realms ORDER BY id")]
+        return [
+            realm_record(r) for r in self._read(f"SELECT {REALM_COLUMNS} FROM realms ORDER BY id")
+        ]
 
     async def _update_realm(self, realm_id: int, column: str, value: bool) -> Realm:
         def update(conn: sqlite3.Connection) -> Realm:
             row = conn.execute(
-                f"UPDATE realms SET {column} = ? WHERE id = ? RETURNING {_REALM_COLUMNS}",
+                f"UPDATE realms SET {column} = ? WHERE id = ? RETURNING {REALM_COLUMNS}",
                 (int(value), realm_id),
             ).fetchone()
             if row is None:
                 raise StoreError(f"no realm with id {realm_id}")
-            return _realm(row)
+            return realm_record(row)
 
         return await self._write(update)
 
@@ -241,12 +211,12 @@ class SQLiteStore:
         def update(conn: sqlite3.Connection) -> Realm:
             row = conn.execute(
                 "UPDATE realms SET can_access_all_users_group = ? WHERE id = ? "
-                f"RETURNING {_REALM_COLUMNS}",
+                f"RETURNING {REALM_COLUMNS}",
                 (group, realm_id),
             ).fetchone()
             if row is None:
                 raise StoreError(f"no realm with id {realm_id}")
-            return _realm(row)
+            return realm_record(row)
 
         return await self._write(update)
 
@@ -286,26 +256,25 @@ class SQLiteStore:
                 raise StoreError(f"a channel named {name!r} already exists")
             row = conn.execute(
                 "INSERT INTO channels (realm_id, name, description, date_created) "
-                f"VALUES (?, ?, ?, ?) RETURNING {_CHANNEL_COLUMNS}",
+                f"VALUES (?, ?, ?, ?) RETURNING {CHANNEL_COLUMNS}",
                 (realm_id, name, description, now),
             ).fetchone()
-            return _channel(row)
+            return channel_record(row)
 
         return await self._write(create)
 
     async def get_channel_by_name(self, realm_id: int, name: str) -> Channel | None:
         rows = self._read(
-            f"SELECT {_CHANNEL_COLUMNS} FROM channels "
-            "WHERE realm_id = ? AND lower(name) = lower(?)",
+            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE realm_id = ? AND lower(name) = lower(?)",
             (realm_id, name),
         )
-        return _channel(rows[0]) if rows else None
+        return channel_record(rows[0]) if rows else None
 
     async def list_channels(self, realm_id: int) -> list[Channel]:
         rows = self._read(
-            f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE realm_id = ? ORDER BY id", (realm_id,)
+            f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE realm_id = ? ORDER BY id", (realm_id,)
         )
-        return [_channel(r) for r in rows]
+        return [channel_record(r) for r in rows]
 
     async def subscribe(self, channel_id: int, user_id: int) -> bool:
         def add(conn: sqlite3.Connection) -> bool:
@@ -340,13 +309,22 @@ class SQLiteStore:
     # User status
 
     async def get_user_status(self, user_id: int) -> UserStatus | None:
-        rows = self._read(
-            f"SELECT {_STATUS_COLUMNS} FROM user_status WHERE user_id = ?", (user_id,)
-        )
+        rows = self._read(f"SELECT {STATUS_COLUMNS} FROM user_status WHERE user_id = ?", (user_id,))
         return UserStatus(*rows[0]) if rows else None
 
-    async def set_user_status(self, status: UserStatus, now: float) -> UserStatus:
-        def upsert(conn: sqlite3.Connection) -> UserStatus:
+    async def set_user_status(
+        self,
+        status: UserStatus | None,
+        now: float,
+        presence: tuple[bool, PresenceReport] | None = None,
+    ) -> StatusWrite:
+        def upsert(conn: sqlite3.Connection) -> StatusWrite:
+            toggled = None
+            if presence is not None:
+                enabled, report = presence
+                toggled = _toggle_presence(report.user_id, enabled, report, conn)
+            if status is None:
+                return StatusWrite(None, toggled)
             conn.execute(
                 "INSERT INTO user_status (user_id, status_text, emoji_name, emoji_code, "
                 "reaction_type, timestamp) VALUES (?, ?, ?, ?, ?, ?) "
@@ -362,13 +340,14 @@ class SQLiteStore:
                     now,
                 ),
             )
-            return status
+            return StatusWrite(status, toggled)
 
-        return await self._write(upsert, directory=False)
+        # The toggle is a user setting: the directory version moves with it.
+        return await self._write(upsert, directory=presence is not None)
 
     async def realm_user_statuses(self, realm_id: int) -> list[UserStatus]:
         rows = self._read(
-            f"SELECT {', '.join('s.' + c.strip() for c in _STATUS_COLUMNS.split(','))} "
+            f"SELECT {', '.join('s.' + c.strip() for c in STATUS_COLUMNS.split(','))} "
             "FROM user_status s JOIN users u ON u.id = s.user_id WHERE u.realm_id = ? "
             "ORDER BY s.user_id",
             (realm_id,),
@@ -399,7 +378,7 @@ class SQLiteStore:
             row = conn.execute(
                 "INSERT INTO users (realm_id, email, delivery_email, full_name, role, bot_type, "
                 "bot_owner_id, is_active, date_joined, presence_enabled, timezone) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, 1, '') RETURNING {_USER_COLUMNS}",
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, 1, '') RETURNING {USER_COLUMNS}",
                 (
                     realm_id,
                     email,
@@ -411,54 +390,56 @@ class SQLiteStore:
                     now,
                 ),
             ).fetchone()
-            return _user(row)
+            return user_record(row)
 
         return await self._write(create)
 
     async def get_user(self, user_id: int) -> User | None:
         if not -(2**63) <= user_id < 2**63:
             return None
-        rows = self._read(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
-        return _user(rows[0]) if rows else None
+        rows = self._read(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        return user_record(rows[0]) if rows else None
 
     async def get_user_by_email(self, realm_id: int, email: str) -> User | None:
         rows = self._read(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE realm_id = ? AND lower(email) = lower(?)",
+            f"SELECT {USER_COLUMNS} FROM users WHERE realm_id = ? AND lower(email) = lower(?)",
             (realm_id, email),
         )
-        return _user(rows[0]) if rows else None
+        return user_record(rows[0]) if rows else None
 
     async def get_user_by_delivery_email(self, realm_id: int, email: str) -> User | None:
         rows = self._read(
-            f"SELECT {_USER_COLUMNS} FROM users "
+            f"SELECT {USER_COLUMNS} FROM users "
             "WHERE realm_id = ? AND lower(delivery_email) = lower(?)",
             (realm_id, email),
         )
-        return _user(rows[0]) if rows else None
+        return user_record(rows[0]) if rows else None
 
     async def list_users(self, realm_id: int) -> list[User]:
         rows = self._read(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE realm_id = ? ORDER BY id", (realm_id,)
+            f"SELECT {USER_COLUMNS} FROM users WHERE realm_id = ? ORDER BY id", (realm_id,)
         )
-        return [_user(r) for r in rows]
+        return [user_record(r) for r in rows]
 
     async def _update_user(self, user_id: int, column: str, value: bool) -> User:
         def update(conn: sqlite3.Connection) -> User:
             row = conn.execute(
-                f"UPDATE users SET {column} = ? WHERE id = ? RETURNING {_USER_COLUMNS}",
+                f"UPDATE users SET {column} = ? WHERE id = ? RETURNING {USER_COLUMNS}",
                 (int(value), user_id),
             ).fetchone()
             if row is None:
                 raise StoreError(f"no user with id {user_id}")
-            return _user(row)
+            return user_record(row)
 
         return await self._write(update)
 
     async def set_user_active(self, user_id: int, active: bool) -> User:
         return await self._update_user(user_id, "is_active", active)
 
-    async def set_presence_enabled(self, user_id: int, enabled: bool) -> User:
-        return await self._update_user(user_id, "presence_enabled", enabled)
+    async def set_presence_enabled(
+        self, user_id: int, enabled: bool, report: PresenceReport | None = None
+    ) -> tuple[User, PresenceOutcome]:
+        return await self._write(partial(_toggle_presence, user_id, enabled, report))
 
     # API keys
 
@@ -468,18 +449,18 @@ class SQLiteStore:
         def create(conn: sqlite3.Connection) -> ApiKeyInfo:
             row = conn.execute(
                 "INSERT INTO api_keys (user_id, key_hash, prefix, label, created_at) "
-                f"VALUES (?, ?, ?, ?, ?) RETURNING {_KEY_COLUMNS}",
+                f"VALUES (?, ?, ?, ?, ?) RETURNING {KEY_COLUMNS}",
                 (user_id, key_hash, prefix, label, now),
             ).fetchone()
-            return _key(row)
+            return key_record(row)
 
         return await self._write(create)
 
     async def list_api_keys(self, user_id: int) -> list[ApiKeyInfo]:
         rows = self._read(
-            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE user_id = ? ORDER BY id", (user_id,)
+            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ? ORDER BY id", (user_id,)
         )
-        return [_key(r) for r in rows]
+        return [key_record(r) for r in rows]
 
     async def revoke_api_key(self, user_id: int, key_id: int) -> bool:
         def revoke(conn: sqlite3.Connection) -> bool:
@@ -491,8 +472,8 @@ class SQLiteStore:
         return await self._write(revoke)
 
     async def user_for_key_hash(self, key_hash: str) -> tuple[User, Realm] | None:
-        columns = ", ".join("u." + c.strip() for c in _USER_COLUMNS.split(","))
-        realm_columns = ", ".join("r." + c.strip() for c in _REALM_COLUMNS.split(","))
+        columns = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
+        realm_columns = ", ".join("r." + c.strip() for c in REALM_COLUMNS.split(","))
         rows = self._read(
             f"SELECT {columns}, {realm_columns} FROM api_keys k "
             "JOIN users u ON u.id = k.user_id JOIN realms r ON r.id = u.realm_id "
@@ -501,7 +482,7 @@ class SQLiteStore:
         )
         if not rows:
             return None
-        return _user(rows[0][:12]), _realm(rows[0][12:])
+        return user_record(rows[0][:12]), realm_record(rows[0][12:])
 
     # Embed tokens
 
@@ -515,28 +496,28 @@ class SQLiteStore:
         origins: tuple[str, ...],
         now: float,
     ) -> EmbedToken:
-        users = None if user_ids is None else orjson.dumps(sorted(user_ids)).decode()
+        users, allowed = embed_token_columns(user_ids, origins)
 
         def create(conn: sqlite3.Connection) -> EmbedToken:
             row = conn.execute(
                 "INSERT INTO embed_tokens "
                 "(realm_id, token_hash, prefix, label, user_ids, origins, created_at) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_EMBED_COLUMNS}",
-                (realm_id, token_hash, prefix, label, users, orjson.dumps(origins).decode(), now),
+                f"VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {EMBED_COLUMNS}",
+                (realm_id, token_hash, prefix, label, users, allowed, now),
             ).fetchone()
-            return _embed_token(row)
+            return embed_token_record(row)
 
         return await self._write(create)
 
     async def list_embed_tokens(self, realm_id: int | None = None) -> list[EmbedToken]:
         if realm_id is None:
-            rows = self._read(f"SELECT {_EMBED_COLUMNS} FROM embed_tokens ORDER BY id")
+            rows = self._read(f"SELECT {EMBED_COLUMNS} FROM embed_tokens ORDER BY id")
         else:
             rows = self._read(
-                f"SELECT {_EMBED_COLUMNS} FROM embed_tokens WHERE realm_id = ? ORDER BY id",
+                f"SELECT {EMBED_COLUMNS} FROM embed_tokens WHERE realm_id = ? ORDER BY id",
                 (realm_id,),
             )
-        return [_embed_token(r) for r in rows]
+        return [embed_token_record(r) for r in rows]
 
     async def revoke_embed_token(self, token_id: int) -> bool:
         def revoke(conn: sqlite3.Connection) -> bool:
@@ -546,54 +527,30 @@ class SQLiteStore:
 
     async def embed_token_by_hash(self, token_hash: str) -> EmbedToken | None:
         rows = self._read(
-            f"SELECT {_EMBED_COLUMNS} FROM embed_tokens WHERE token_hash = ?", (token_hash,)
+            f"SELECT {EMBED_COLUMNS} FROM embed_tokens WHERE token_hash = ?", (token_hash,)
         )
-        return _embed_token(rows[0]) if rows else None
+        return embed_token_record(rows[0]) if rows else None
 
     # Presence
 
     async def record_presence(self, report: PresenceReport) -> PresenceOutcome:
-        future: asyncio.Future[PresenceOutcome] = asyncio.get_running_loop().create_future()
-        self._pending.append((report, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_pending())
-        return await future
+        return await self._reports.submit(report)
 
-    async def _flush_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            reports = [report for report, _ in batch]
-            try:
-                outcomes = await self._in_writer(partial(self._commit_reports, reports))
-            except Exception as exc:  # the writer itself failed: every report in it did
-                outcomes = [exc] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+    async def _commit_reports(self, reports: list[PresenceReport]) -> list[PresenceOutcome]:
+        return await self._in_writer(partial(self._commit_reports_now, reports))
 
-    def _commit_reports(
-        self, reports: list[PresenceReport]
-    ) -> list[PresenceOutcome | BaseException]:
-        """One transaction for the batch; if it fails, each report alone, to isolate the cause."""
+    def _commit_reports_now(self, reports: list[PresenceReport]) -> list[PresenceOutcome]:
+        """One transaction for the batch, on the writer thread."""
         conn = self._writer_conn
         assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            outcomes: list[PresenceOutcome | BaseException] = [
-                _apply_report(conn, report) for report in reports
-            ]
-            conn.execute("COMMIT")
-            return outcomes
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if len(reports) == 1:
-                return [exc]
-        return [outcome for report in reports for outcome in self._commit_reports([report])]
+            outcomes = [_apply_report(conn, report) for report in reports]
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return outcomes
 
     async def get_presence(self, user_id: int) -> PresenceRow | None:
         rows = self._read(
@@ -654,6 +611,56 @@ class SQLiteStore:
             )
 
         await self._write(extend, directory=False)
+
+    # Saved event queues
+
+    async def save_event_queues(self, saved: SavedEventQueues) -> None:
+        def save(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM saved_event_queues")
+            conn.execute("DELETE FROM saved_change_logs")
+            conn.executemany(
+                "INSERT INTO saved_event_queues (queue_id, realm_id, user_id, state) "
+                "VALUES (?, ?, ?, ?)",
+                [(q.queue_id, q.realm_id, q.user_id, q.state) for q in saved.queues],
+            )
+            conn.executemany(
+                "INSERT INTO saved_change_logs (realm_id, changes) VALUES (?, ?)",
+                [(log.realm_id, log.changes) for log in saved.logs],
+            )
+
+        await self._write(save, directory=False)
+
+    async def take_event_queues(self) -> SavedEventQueues:
+        def take(conn: sqlite3.Connection) -> SavedEventQueues:
+            queues = [
+                SavedEventQueue(queue_id, realm_id, user_id, bytes(state))
+                for queue_id, realm_id, user_id, state in conn.execute(
+                    "SELECT queue_id, realm_id, user_id, state FROM saved_event_queues"
+                )
+            ]
+            logs = [
+                SavedChangeLog(realm_id, bytes(changes))
+                for realm_id, changes in conn.execute(
+                    "SELECT realm_id, changes FROM saved_change_logs"
+                )
+            ]
+            conn.execute("DELETE FROM saved_event_queues")
+            conn.execute("DELETE FROM saved_change_logs")
+            return SavedEventQueues(queues, logs)
+
+        return await self._write(take, directory=False)
+
+
+def _toggle_presence(
+    user_id: int, enabled: bool, report: PresenceReport | None, conn: sqlite3.Connection
+) -> tuple[User, PresenceOutcome]:
+    row = conn.execute(
+        f"UPDATE users SET presence_enabled = ? WHERE id = ? RETURNING {USER_COLUMNS}",
+        (int(enabled), user_id),
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"no user with id {user_id}")
+    return user_record(row), NO_OUTCOME if report is None else _apply_report(conn, report)
 
 
 def _apply_report(conn: sqlite3.Connection, report: PresenceReport) -> PresenceOutcome:

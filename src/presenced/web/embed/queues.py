@@ -43,8 +43,10 @@ async def next_presences(
         await server.changes.ensure_fresh()
         await server.directory.access(realm)
 
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(deadline):
             delivery = await server.events.get_events(
                 queue.queue_id, EMBED_VIEWER_ID, last_event_id, False, load_access_rules
             )
@@ -58,6 +60,10 @@ async def next_presences(
         changed = event.get("presences")
         if event.get("type") == "presence" and isinstance(changed, dict):
             presences.update(changed)
+    if not presences:
+        # Only a heartbeat: while the server shuts down these come at once, so wait out the
+        # rest of the timeout rather than spin.
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
     return presences, last_event_id
 
 

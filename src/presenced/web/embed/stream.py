@@ -22,7 +22,7 @@ import orjson
 from sse_starlette import ServerSentEvent
 
 from presenced.core.server import Server
-from presenced.events.base import BadEventQueueError
+from presenced.events.base import BadEventQueueError, EventsUnavailableError
 from presenced.web.embed import queues
 from presenced.web.embed.grants import Grant, Grants
 from presenced.web.embed.people import SharedIndexes, newest_update_id, people_of
@@ -108,6 +108,8 @@ class Feed:
                     presences, last_event_id = await queues.next_presences(
                         server, grant.realm, queue, last_event_id, CHECK_SECS
                     )
+                except EventsUnavailableError:  # the browser reconnects once they are back
+                    return
                 except BadEventQueueError:  # dropped (trimmed away): start again
                     queue = await queues.open_queue(server, grant.realm)
                     last_event_id = queue.last_event_id
