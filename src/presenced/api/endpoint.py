@@ -100,6 +100,7 @@ class RestEndpoint:
         except ApiError as error:
             response = json_error(error)
         except StoreUnavailableError as exc:
+            self.server.changes.store_failed(exc)
             logger.warning("503 for %s %s: %s", method, request.url.path, exc)
             response = json_error(ServiceUnavailableError())
         except Exception:

@@ -74,6 +74,13 @@ class ChangeTracker:
             self._directory_stale = False
             await self.directory.refresh()
 
+    def store_failed(self, error: Exception) -> None:
+        """A request found the store unreachable: refuse the others too until the periodic
+        check reaches it again (within ``poll_interval`` of its return)."""
+        if self._store_error is None:
+            logger.warning("the store cannot be reached: %s", error)
+        self._store_error = str(error) or type(error).__name__
+
     async def check_store(self) -> None:
         state = await self.store.change_state()
         self._directory_stale = False
@@ -96,9 +103,7 @@ class ChangeTracker:
             try:
                 await self.check_store()
             except Exception as exc:  # the store is down: requests say so; keep checking
-                if self._store_error is None:
-                    logger.warning("the store cannot be reached: %s", exc)
-                self._store_error = str(exc) or type(exc).__name__
+                self.store_failed(exc)
             else:
                 if self._store_error is not None:
                     logger.warning("the store is reachable again")
