@@ -46,6 +46,7 @@ from presenced.settings import Settings, SettingsError, load_settings, unknown_v
 from presenced.store.base import Store
 from presenced.store.group_commit import GroupCommitter
 from presenced.web.docs import docs_routes
+from presenced.web.embed.routes import embed_routes
 
 logger = logging.getLogger("presenced")
 
@@ -258,6 +259,7 @@ def create_app(
     if settings.metrics_port == 0:
         routes.append(Route("/metrics", metrics_page, methods=["GET"]))
     routes.extend(docs_routes(settings))
+    routes.extend(embed_routes(server))
     app = PresencedApp(
         routes=routes,
         recorder=RequestRecorder(),

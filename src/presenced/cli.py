@@ -1,4 +1,5 @@
-"""Operator commands: ``presenced init | check | realm | user | key | zuliprc | serve``.
+"""Operator commands: ``presenced init | check | realm | user | key | channel | embed |
+zuliprc | serve``.
 
 Every mistake an operator can make (a bad flag or setting, an unusable database, an unknown
 realm or user) ends in one line on stderr and a non-zero exit, never a traceback.
@@ -30,6 +31,7 @@ from presenced.store.base import (
     ApiKeyInfo,
     BotType,
     Channel,
+    EmbedToken,
     Realm,
     Role,
     Store,
@@ -37,6 +39,8 @@ from presenced.store.base import (
     User,
 )
 from presenced.store.factory import redacted_url, store_for
+from presenced.web.embed.policy import OriginError, normalize_origin
+from presenced.web.embed.tokens import new_token, token_hash
 
 ROLES = {
     "owner": Role.OWNER,
@@ -378,6 +382,100 @@ async def cmd_key_revoke(args: argparse.Namespace, store: Store, settings: Setti
     print(f"revoked key {args.key_id} of {user.email}")
 
 
+def _embed_url(realm: Realm, settings: Settings, token: str) -> str:
+    return realm_url(realm.subdomain, settings.external_host, "http") + (
+        f"/embed/directory?token={token}"
+    )
+
+
+async def _embed_users(store: Store, realm: Realm, emails: str | None) -> frozenset[int] | None:
+    if emails is None:
+        return None
+    ids = set()
+    for email in (e.strip() for e in emails.split(",")):
+        if not email:
+            continue
+        user = await store.get_user_by_delivery_email(realm.id, email)
+        if user is None:
+            user = await store.get_user_by_email(realm.id, email)
+        if user is None:
+            raise CommandError(f"no user {email!r} in {_realm_label(realm)}")
+        if user.is_bot:
+            raise CommandError(f"{email} is a bot: embeds never show bots")
+        ids.add(user.id)
+    if not ids:
+        raise CommandError("--users names nobody; leave it out to cover the whole organization")
+    return frozenset(ids)
+
+
+def _embed_json(token: EmbedToken, realms: dict[int, Realm]) -> dict[str, Any]:
+    return {
+        "token_id": token.id,
+        "realm": realms[token.realm_id].subdomain if token.realm_id in realms else None,
+        "prefix": token.prefix,
+        "label": token.label,
+        "user_ids": None if token.user_ids is None else sorted(token.user_ids),
+        "origins": list(token.origins),
+        "created_at": token.created_at,
+    }
+
+
+async def cmd_embed_create(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    realm = await _realm(store, args.realm)
+    try:
+        origins = tuple(dict.fromkeys(normalize_origin(o) for o in args.origin or ()))
+    except OriginError as exc:
+        raise CommandError(str(exc)) from None
+    user_ids = await _embed_users(store, realm, args.users)
+    token = new_token()
+    info = await store.create_embed_token(
+        realm.id,
+        token_hash(token),
+        token[:PREFIX_LENGTH],
+        args.label,
+        user_ids,
+        origins,
+        system_clock(),
+    )
+    url = _embed_url(realm, settings, token)
+    if args.json:
+        _print_json({**_embed_json(info, {realm.id: realm}), "token": token, "url": url})
+        return
+    print(f"token_id: {info.id}\ntoken: {token}\nurl: {url}")
+    print("(the token is shown only now; it is stored as a hash)", file=sys.stderr)
+
+
+async def cmd_embed_list(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    realms = {r.id: r for r in await store.list_realms()}
+    realm_id = None if args.realm is None else (await _realm(store, args.realm)).id
+    tokens = await store.list_embed_tokens(realm_id)
+    if args.json:
+        _print_json([_embed_json(t, realms) for t in tokens])
+        return
+    for token in tokens:
+        realm = realms.get(token.realm_id)
+        count = 0 if token.user_ids is None else len(token.user_ids)
+        covers = "everyone" if token.user_ids is None else f"{count} user" + "s" * (count != 1)
+        origins = ", ".join(token.origins) or "any site"
+        subdomain = (realm.subdomain or "(root)") if realm else "?"
+        print(f"{token.id}\t{subdomain}\t{token.prefix}…\t{token.label}\t{covers}\t{origins}")
+
+
+async def cmd_embed_revoke(args: argparse.Namespace, store: Store, settings: Settings) -> None:
+    """By id (from ``embed list``), or by the token itself."""
+    given = args.token.strip()
+    if given.isdigit():
+        token_id = int(given)
+    else:
+        found = await store.embed_token_by_hash(token_hash(given))
+        if found is None:
+            raise CommandError("no such embed token")
+        token_id = found.id
+    if not await store.revoke_embed_token(token_id):
+        raise CommandError(f"no embed token with id {token_id}")
+    print(f"revoked embed token {token_id}")
+
+
 async def cmd_zuliprc(args: argparse.Namespace, store: Store, settings: Settings) -> None:
     """The file holds a working API key: it is written readable by its owner only (0600),
     whether named with ``--output`` or redirected to with ``>``."""
@@ -549,6 +647,33 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--realm", default="")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_channel_list)
+
+    embed = sub.add_parser("embed", help="read-only tokens for the embeddable presence directory")
+    embeds = embed.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = embeds.add_parser("create", help="create a token and print it (only this once)")
+    create.add_argument("--realm", default="", help="the realm's subdomain (default: root)")
+    create.add_argument("--label", default="")
+    create.add_argument(
+        "--users", metavar="EMAIL,...", help="only these people (default: the whole organization)"
+    )
+    create.add_argument(
+        "--origin",
+        action="extend",
+        nargs="+",
+        metavar="URL",
+        help="sites that may frame the page and read the JSON (default: any site)",
+    )
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=cmd_embed_create)
+    listing = embeds.add_parser("list", help="list tokens (never the tokens themselves)")
+    listing.add_argument("--realm", default=None, help="only this realm's tokens")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_embed_list)
+    revoke = embeds.add_parser("revoke", help="revoke a token (open pages stop within a second)")
+    revoke.add_argument(
+        "token", metavar="TOKEN_ID|TOKEN", help="an id from `embed list`, or the token itself"
+    )
+    revoke.set_defaults(func=cmd_embed_revoke)
 
     zuliprc = sub.add_parser("zuliprc", help="create a key and print a zuliprc that uses it")
     zuliprc.add_argument("--email", required=True)

@@ -210,6 +210,23 @@ class SavedEventQueues:
     logs: Sequence[SavedChangeLog] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class EmbedToken:
+    """A read-only token for the embeddable presence directory (never the token itself)."""
+
+    id: int
+    realm_id: int
+    prefix: str
+    """The first characters of the token, enough to tell tokens apart in a listing."""
+    label: str
+    user_ids: frozenset[int] | None
+    """The users the token covers; None: the whole organization."""
+    origins: tuple[str, ...]
+    """Sites (``scheme://host[:port]``) that may frame the page and call the JSON endpoint;
+    empty: any site."""
+    created_at: float
+
+
 class StoreError(Exception):
     """A request the store refuses: duplicate names, unknown records."""
 
@@ -404,6 +421,32 @@ class PresenceStore(Protocol):
         ...
 
 
+class EmbedTokenStore(Protocol):
+    """Embed tokens. Creating or revoking one bumps the directory version in the same
+    transaction, so every process's token cache drops it at its next check."""
+
+    async def create_embed_token(
+        self,
+        realm_id: int,
+        token_hash: str,
+        prefix: str,
+        label: str,
+        user_ids: frozenset[int] | None,
+        origins: tuple[str, ...],
+        now: float,
+    ) -> EmbedToken: ...
+
+    async def list_embed_tokens(self, realm_id: int | None = None) -> list[EmbedToken]:
+        """Every token (of one realm if given), oldest first."""
+        ...
+
+    async def revoke_embed_token(self, token_id: int) -> bool:
+        """False if there is no such token."""
+        ...
+
+    async def embed_token_by_hash(self, token_hash: str) -> EmbedToken | None: ...
+
+
 class Store(
     LifecycleStore,
     RealmStore,
@@ -412,6 +455,7 @@ class Store(
     UserStore,
     KeyStore,
     PresenceStore,
+    EmbedTokenStore,
     Protocol,
 ):
     """Durable state: every concern above. Every method is safe to call from the event loop;

@@ -31,6 +31,7 @@ from presenced.store.base import (
     BotType,
     ChangeState,
     Channel,
+    EmbedToken,
     PresenceOutcome,
     PresenceReport,
     PresenceRow,
@@ -51,11 +52,14 @@ from presenced.store.base import (
 from presenced.store.group_commit import GroupCommitter
 from presenced.store.rows import (
     CHANNEL_COLUMNS,
+    EMBED_COLUMNS,
     KEY_COLUMNS,
     REALM_COLUMNS,
     STATUS_COLUMNS,
     USER_COLUMNS,
     channel_record,
+    embed_token_columns,
+    embed_token_record,
     key_record,
     prefixed,
     realm_record,
@@ -548,6 +552,67 @@ class PostgresStore:
         if row is None:
             return None
         return user_record(row[:12]), realm_record(row[12:])
+
+    # Embed tokens
+
+    async def create_embed_token(
+        self,
+        realm_id: int,
+        token_hash: str,
+        prefix: str,
+        label: str,
+        user_ids: frozenset[int] | None,
+        origins: tuple[str, ...],
+        now: float,
+    ) -> EmbedToken:
+        users, allowed = embed_token_columns(user_ids, origins)
+
+        async def create(conn: Connection) -> EmbedToken:
+            row = await conn.fetchrow(
+                "INSERT INTO embed_tokens "
+                "(realm_id, token_hash, prefix, label, user_ids, origins, created_at) "
+                f"VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {EMBED_COLUMNS}",
+                realm_id,
+                token_hash,
+                prefix,
+                label,
+                users,
+                allowed,
+                now,
+            )
+            return embed_token_record(row)
+
+        return await self._write(create)
+
+    async def list_embed_tokens(self, realm_id: int | None = None) -> list[EmbedToken]:
+        if realm_id is None:
+            rows = await self._fetch(f"SELECT {EMBED_COLUMNS} FROM embed_tokens ORDER BY id")
+        else:
+            rows = await self._fetch(
+                f"SELECT {EMBED_COLUMNS} FROM embed_tokens WHERE realm_id = $1 ORDER BY id",
+                realm_id,
+            )
+        return [embed_token_record(r) for r in rows]
+
+    async def revoke_embed_token(self, token_id: int) -> bool:
+        if token_id not in INT4:
+            return False
+
+        async def revoke(conn: Connection) -> bool:
+            done = await conn.fetchval(
+                "DELETE FROM embed_tokens WHERE id = $1 RETURNING 1", token_id
+            )
+            return done is not None
+
+        return await self._write(revoke)
+
+    async def embed_token_by_hash(self, token_hash: str) -> EmbedToken | None:
+        if not _text_ok(token_hash):
+            return None
+        row = await self._fetchrow(
+            f"SELECT {EMBED_COLUMNS} FROM embed_tokens WHERE token_hash = $1", token_hash
+        )
+        return None if row is None else embed_token_record(row)
 
     # Presence
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from presenced.store.base import ApiKeyInfo, BotType, Channel, Realm, Role, User
+import orjson
+
+from presenced.store.base import ApiKeyInfo, BotType, Channel, EmbedToken, Realm, Role, User
 
 USER_COLUMNS = (
     "id, realm_id, email, delivery_email, full_name, role, bot_type, bot_owner_id, is_active, "
@@ -17,6 +19,7 @@ REALM_COLUMNS = (
 CHANNEL_COLUMNS = "id, realm_id, name, description, date_created"
 STATUS_COLUMNS = "user_id, status_text, emoji_name, emoji_code, reaction_type"
 KEY_COLUMNS = "id, user_id, label, prefix, created_at"
+EMBED_COLUMNS = "id, realm_id, prefix, label, user_ids, origins, created_at"
 
 
 def user_record(row: Sequence[Any]) -> User:
@@ -54,6 +57,26 @@ def channel_record(row: Sequence[Any]) -> Channel:
 
 def key_record(row: Sequence[Any]) -> ApiKeyInfo:
     return ApiKeyInfo(id=row[0], user_id=row[1], label=row[2], prefix=row[3], created_at=row[4])
+
+
+def embed_token_columns(
+    user_ids: frozenset[int] | None, origins: tuple[str, ...]
+) -> tuple[str | None, str]:
+    """The covered users and the origins as the schema keeps them: JSON arrays in text."""
+    users = None if user_ids is None else orjson.dumps(sorted(user_ids)).decode()
+    return users, orjson.dumps(list(origins)).decode()
+
+
+def embed_token_record(row: Sequence[Any]) -> EmbedToken:
+    return EmbedToken(
+        id=row[0],
+        realm_id=row[1],
+        prefix=row[2],
+        label=row[3],
+        user_ids=None if row[4] is None else frozenset(orjson.loads(row[4])),
+        origins=tuple(orjson.loads(row[5])),
+        created_at=row[6],
+    )
 
 
 def prefixed(columns: str, alias: str) -> str:

@@ -24,6 +24,7 @@ from presenced.store.base import (
     BotType,
     ChangeState,
     Channel,
+    EmbedToken,
     PresenceOutcome,
     PresenceReport,
     PresenceRow,
@@ -43,11 +44,14 @@ from presenced.store.base import (
 from presenced.store.group_commit import GroupCommitter
 from presenced.store.rows import (
     CHANNEL_COLUMNS,
+    EMBED_COLUMNS,
     KEY_COLUMNS,
     REALM_COLUMNS,
     STATUS_COLUMNS,
     USER_COLUMNS,
     channel_record,
+    embed_token_columns,
+    embed_token_record,
     key_record,
     realm_record,
     user_record,
@@ -479,6 +483,53 @@ class SQLiteStore:
         if not rows:
             return None
         return user_record(rows[0][:12]), realm_record(rows[0][12:])
+
+    # Embed tokens
+
+    async def create_embed_token(
+        self,
+        realm_id: int,
+        token_hash: str,
+        prefix: str,
+        label: str,
+        user_ids: frozenset[int] | None,
+        origins: tuple[str, ...],
+        now: float,
+    ) -> EmbedToken:
+        users, allowed = embed_token_columns(user_ids, origins)
+
+        def create(conn: sqlite3.Connection) -> EmbedToken:
+            row = conn.execute(
+                "INSERT INTO embed_tokens "
+                "(realm_id, token_hash, prefix, label, user_ids, origins, created_at) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {EMBED_COLUMNS}",
+                (realm_id, token_hash, prefix, label, users, allowed, now),
+            ).fetchone()
+            return embed_token_record(row)
+
+        return await self._write(create)
+
+    async def list_embed_tokens(self, realm_id: int | None = None) -> list[EmbedToken]:
+        if realm_id is None:
+            rows = self._read(f"SELECT {EMBED_COLUMNS} FROM embed_tokens ORDER BY id")
+        else:
+            rows = self._read(
+                f"SELECT {EMBED_COLUMNS} FROM embed_tokens WHERE realm_id = ? ORDER BY id",
+                (realm_id,),
+            )
+        return [embed_token_record(r) for r in rows]
+
+    async def revoke_embed_token(self, token_id: int) -> bool:
+        def revoke(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM embed_tokens WHERE id = ?", (token_id,)).rowcount > 0
+
+        return await self._write(revoke)
+
+    async def embed_token_by_hash(self, token_hash: str) -> EmbedToken | None:
+        rows = self._read(
+            f"SELECT {EMBED_COLUMNS} FROM embed_tokens WHERE token_hash = ?", (token_hash,)
+        )
+        return embed_token_record(rows[0]) if rows else None
 
     # Presence
 

@@ -8,9 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-# TODO(merge): "0003" (embed tokens) comes from another branch; until it lands this branch
-# chains onto "0002". Set down_revision = "0003" when merging.
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
