@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from presenced.api.errors import ApiError, MissingArgumentError
-from presenced.api.responses import json_error, json_response, json_success
+from presenced.api.responses import encode_headers, json_error, json_response, json_success
 from presenced.core.server import Server
 from presenced.web.embed import assets, policy
 from presenced.web.embed.grants import Grant, Grants
@@ -152,7 +152,7 @@ class EmbedViews:
                 "people": people,
             }
         )
-        response.headers.update({**self._cors(request, grant), **NO_STORE})
+        response.extra_headers.extend(encode_headers({**self._cors(request, grant), **NO_STORE}))
         return response
 
     async def presence_script(self, request: Request) -> Response:
