@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,30 @@ class EventQueue:
     """Events sent or ready to send, dropped once the client acknowledges them."""
     connected: int = 0
     """Long-polls parked on this queue right now."""
+
+    @classmethod
+    def new(
+        cls,
+        user_id: int,
+        realm_id: int,
+        event_types: frozenset[str] | None,
+        presence_format: PresenceFormat,
+        idle_timeout: float,
+        now: float,
+        log_position: int,
+    ) -> EventQueue:
+        """A fresh queue with a random id, reading the realm's log from ``log_position``."""
+        return cls(
+            queue_id=str(uuid.uuid4()),
+            user_id=user_id,
+            realm_id=realm_id,
+            event_types=event_types,
+            presence_format=presence_format,
+            idle_timeout=idle_timeout,
+            created=now,
+            last_seen=now,
+            log_position=log_position,
+        )
 
     @property
     def last_event_id(self) -> int:

@@ -239,18 +239,14 @@ class RedisEventSystem:
         idle_timeout: float | None,
     ) -> EventQueue:
         now = self.clock()
-        queue = EventQueue(
-            queue_id=str(uuid.uuid4()),
-            user_id=user_id,
-            realm_id=realm_id,
-            event_types=event_types,
-            presence_format=presence_format,
-            idle_timeout=self.settings.default_idle_timeout_secs
-            if idle_timeout is None
-            else idle_timeout,
-            created=now,
-            last_seen=now,
-            log_position=0,
+        queue = EventQueue.new(
+            user_id,
+            realm_id,
+            event_types,
+            presence_format,
+            self.settings.default_idle_timeout_secs if idle_timeout is None else idle_timeout,
+            now,
+            0,
         )
         await self._run(
             self._register,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import uuid
 from dataclasses import dataclass, field
 
 from presenced.clock import Clock
@@ -98,18 +97,14 @@ class InProcessEventSystem:
         now = self.clock()
         if event_types is not None:  # queues mostly ask for the same few sets: share them
             event_types = self._event_type_sets.setdefault(event_types, event_types)
-        queue = EventQueue(
-            queue_id=str(uuid.uuid4()),
-            user_id=user_id,
-            realm_id=realm_id,
-            event_types=event_types,
-            presence_format=presence_format,
-            idle_timeout=self.settings.default_idle_timeout_secs
-            if idle_timeout is None
-            else idle_timeout,
-            created=now,
-            last_seen=now,
-            log_position=realm.log.head,
+        queue = EventQueue.new(
+            user_id,
+            realm_id,
+            event_types,
+            presence_format,
+            self.settings.default_idle_timeout_secs if idle_timeout is None else idle_timeout,
+            now,
+            realm.log.head,
         )
         self._reclaim_for(user_id)
         self._queues[queue.queue_id] = queue
