@@ -7,7 +7,9 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from conftest import Account, Harness, assert_error
+import pytest
+
+from conftest import BACKENDS, Account, Harness, assert_error
 
 
 def register(harness: Harness, account: Account, **params: Any) -> str:
@@ -26,6 +28,7 @@ async def _expire(harness: Harness) -> int:
     return await harness.server.events.expire_idle()
 
 
+@pytest.mark.parametrize("harness_backends", BACKENDS, indirect=True)
 def test_a_user_past_the_queue_cap_loses_the_idlest_queue(
     make_harness: Callable[..., Harness],
 ) -> None:

@@ -256,6 +256,8 @@ class RedisEventSystem:
             encode_settings(queue),
             encode_progress(queue),
             repr(now + queue.idle_timeout),
+            self.settings.max_queues_per_user,
+            self._maxlen,
         )
         return queue
 

@@ -4,7 +4,8 @@ Every script takes the key prefix as ARGV[1] and names its keys from it (queues 
 id, their realm's keys from the queue), so it assumes one Redis, not a cluster. Keys:
 ``q:<id>`` (hash: u user, r realm, st settings, cur log cursor, ev progress, v version),
 ``queues`` (sorted set: id -> expiry deadline), ``rq:<realm>`` (set of the realm's queue ids),
-``realms`` (set of realms with queues), ``log:<realm>`` (stream: ``c`` a change, ``d`` the id
+``realms`` (set of realms with queues), ``uq:<user>`` (set of the user's queue ids),
+``log:<realm>`` (stream: ``c`` a change, ``d`` the id
 of a deleted queue, which wakes polls parked on it).
 """
 
@@ -28,17 +29,45 @@ local function before(a, b)
   return am < bm or (am == bm and as < bs)
 end
 local function drop(qid, realm)
+  local user = redis.call('HGET', P .. 'q:' .. qid, 'u')
+  if user then redis.call('SREM', P .. 'uq:' .. user, qid) end
   redis.call('DEL', P .. 'q:' .. qid)
   redis.call('SREM', P .. 'rq:' .. realm, qid)
   redis.call('ZREM', P .. 'queues', qid)
 end
 """
 
-# ARGV: prefix, queue id, user, realm, settings, progress, expiry deadline.
+# ARGV: prefix, queue id, user, realm, settings, progress, expiry deadline, the most queues a
+# user may hold, log length. At the cap, the user's idlest queue (the earliest deadline) is
+# dropped first, and polls parked on it are woken to find it gone.
 # Returns the cursor: the log's last id, so the queue hears of every change from now on.
 REGISTER = (
     PRELUDE
     + """
+local held = P .. 'uq:' .. ARGV[3]
+local cap = tonumber(ARGV[8])
+while cap > 0 and redis.call('SCARD', held) >= cap do
+  local idlest, earliest = nil, nil
+  for _, qid in ipairs(redis.call('SMEMBERS', held)) do
+    local deadline = redis.call('ZSCORE', P .. 'queues', qid)
+    if not deadline then
+      redis.call('SREM', held, qid)
+    elseif not earliest or tonumber(deadline) < earliest then
+      idlest, earliest = qid, tonumber(deadline)
+    end
+  end
+  if idlest then
+    local realm = redis.call('HGET', P .. 'q:' .. idlest, 'r')
+    if realm then
+      drop(idlest, realm)
+      redis.call('XADD', P .. 'log:' .. realm, 'MAXLEN', '~', ARGV[9], '*', 'd', idlest)
+    else
+      redis.call('SREM', held, idlest)
+      redis.call('ZREM', P .. 'queues', idlest)
+    end
+  end
+end
+redis.call('SADD', held, ARGV[2])
 local last = stream_ids(P .. 'log:' .. ARGV[4])
 redis.call('HSET', P .. 'q:' .. ARGV[2], 'u', ARGV[3], 'r', ARGV[4], 'st', ARGV[5],
   'cur', last, 'ev', ARGV[6], 'v', 0)
