@@ -96,7 +96,7 @@ class Settings:
     """From the end of a request's headers to the end of its body."""
     keepalive_timeout_secs: int = 20
     """An idle connection between two requests is closed after this long."""
-    max_connections: int = 10_000
+    max_connections: int = 16_000
     # Several processes: Redis carries change notices, event queues and rate-limit counters.
     redis_url: str = ""
     redis_key_prefix: str = "presenced:"
