@@ -51,11 +51,13 @@ async def create_accounts(
     store: Store,
     wanted: Sequence[NewUser],
     now: float,
-    chunk_size: int = 1_000,
+    chunk_size: int = 100,
     progress: Callable[[int], None] | None = None,
 ) -> list[Account]:
     """One member and one API key per entry, in concurrent chunks; ``progress(done)`` after
-    each chunk."""
+    each chunk. Every user or key created bumps the directory version, so on PostgreSQL the
+    creations of a chunk queue up on that row: a chunk must fit in the store's pool-wait
+    timeout (3 s), which 1,000 at once did not."""
     accounts: list[Account] = []
     for first in range(0, len(wanted), chunk_size):
         part = wanted[first : first + chunk_size]
