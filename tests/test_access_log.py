@@ -5,6 +5,7 @@ and client disconnects are not errors; uvicorn's own access log is off."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import time
@@ -16,6 +17,7 @@ import httpx2 as httpx
 import pytest
 
 from live import LiveServer, live_server
+from redis_support import REDIS_URL, redis_prefix
 
 PRESENCE = "/api/v1/users/me/presence"
 
@@ -57,8 +59,10 @@ def test_json_lines_carry_the_fields(json_server: LiveServer) -> None:
     lookup = httpx.get(json_server.url + path, auth=(hamlet["email"], key))
     assert lookup.status_code == 400  # othello never reported
     wait_for(
-        lambda: {PRESENCE, "/api/v1/users/{user_id_or_email}/presence"}
-        <= {line["endpoint"] for line in access_lines(json_server)},
+        lambda: (
+            {PRESENCE, "/api/v1/users/{user_id_or_email}/presence"}
+            <= {line["endpoint"] for line in access_lines(json_server)}
+        ),
         "access lines",
     )
     lines = access_lines(json_server)
@@ -135,3 +139,30 @@ def test_warning_level_writes_no_access_lines(tmp_path: Path) -> None:
         assert client.update_presence({"status": "idle"})["result"] == "success"
         assert httpx.get(server.url + "/api/v1/nowhere").status_code == 404
         assert "presenced.access" not in server.log()
+
+
+@pytest.mark.parametrize("serve_args", [(), ("--workers", "2")], ids=["one-process", "workers"])
+def test_sigterm_right_after_requests_keeps_every_line(
+    tmp_path: Path, serve_args: tuple[str, ...]
+) -> None:
+    """Lines still in the buffer when SIGTERM arrives reach the log: uvicorn ends a process
+    stopped by a signal by re-raising it, and a worker with ``os._exit``, so nothing at exit
+    would write them."""
+    with contextlib.ExitStack() as stack:
+        env = {"PRESENCED_RATE_LIMIT_REQUESTS": "0"}
+        if serve_args:  # workers share their state through Redis
+            env["PRESENCED_REDIS_URL"] = REDIS_URL
+            env["PRESENCED_REDIS_KEY_PREFIX"] = stack.enter_context(redis_prefix())
+        server = stack.enter_context(live_server(tmp_path, env, serve_args=serve_args))
+        server.cli("realm", "create", "--name", "Zulip Dev")
+        iago = server.user("iago@zulip.com", "Iago")
+        with httpx.Client(auth=(iago["email"], iago["api_key"])) as client:
+            for _ in range(20):
+                reply = client.post(server.url + PRESENCE, data={"status": "active"})
+                assert reply.status_code == 200
+        server.process.terminate()
+        server.process.wait(timeout=15)
+        assert server.log().count(f"POST {PRESENCE} 200 ") == 20
+        # The last lines before exit, written within the flusher's interval of it.
+        assert "Application shutdown complete." in server.log()
+        assert "Traceback" not in server.log()

@@ -40,6 +40,7 @@ from presenced.clock import Clock, system_clock
 from presenced.core.backends import build_server
 from presenced.core.server import Server
 from presenced.observability import metrics
+from presenced.observability.logconfig import BufferedStderrHandler
 from presenced.observability.requests import RequestRecorder
 from presenced.preflight import database_problem
 from presenced.settings import Settings, SettingsError, load_settings, unknown_variables
@@ -243,6 +244,7 @@ def create_app(
             try:
                 yield
             finally:
+                BufferedStderrHandler.write_through()
                 housekeeping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await housekeeping

@@ -14,8 +14,9 @@ import logging.config
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -139,10 +140,13 @@ class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     ``FLUSH_INTERVAL`` seconds, at once for WARNING and above, and on close.
 
     Python's stderr is line-buffered: one system call per line, the largest part of an access
-    line's cost under load.
+    line's cost under load. Once shutdown begins, ``write_through`` turns the buffer off: a
+    process stopped by SIGTERM ends with uvicorn re-raising the signal (and a worker with
+    ``os._exit``), so neither ``close`` nor the flusher would get to write the last lines.
     """
 
     FLUSH_INTERVAL = 0.2
+    _instances: ClassVar[weakref.WeakSet[BufferedStderrHandler]] = weakref.WeakSet()
 
     def __init__(self) -> None:
         stream = open(  # noqa: SIM115 - the handler keeps it open
@@ -155,13 +159,22 @@ class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         )
         super().__init__(stream)
         self._closed = threading.Event()
+        self._write_through = False
         self._flusher = threading.Thread(target=self._flush_often, daemon=True)
         self._flusher.start()
+        BufferedStderrHandler._instances.add(self)
+
+    @classmethod
+    def write_through(cls) -> None:
+        """Flush every such handler, and from now on write each line as it comes."""
+        for handler in list(cls._instances):
+            handler._write_through = True
+            handler.flush()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.stream.write(self.format(record) + "\n")
-            if record.levelno >= logging.WARNING:
+            if self._write_through or record.levelno >= logging.WARNING:
                 self.stream.flush()
         except Exception:
             self.handleError(record)
