@@ -29,7 +29,14 @@ import pytest
 import pg
 from live import LiveServer, live_server
 from presenced.keys import PREFIX_LENGTH, generate_api_key, hash_api_key
-from presenced.store.base import PresenceReport, PresenceTimes, PresenceWrite, Role, Store
+from presenced.store.base import (
+    PresenceReport,
+    PresenceTimes,
+    PresenceWrite,
+    Role,
+    Store,
+    StoreBusyError,
+)
 from presenced.store.factory import open_store, redacted_url
 from presenced.store.postgres import PostgresStore, sqlalchemy_url
 from tcp_proxy import tcp_proxy
@@ -116,6 +123,58 @@ def test_postgres_url_with_password_and_libpq_options(database: str) -> None:
             await store.close()
 
     asyncio.run(run())
+
+
+def test_calls_beyond_the_pool_queue_for_a_connection(database: str) -> None:
+    """More calls in flight than the pool has connections wait their turn (up to the pool
+    timeout), however short the statement timeout; a call that waits past the pool timeout
+    gets a StoreBusyError that says so."""
+
+    async def burst() -> int:
+        store = open_store(database, pool_size=1, timeout=0.3, pool_timeout=10.0)
+        await store.open()
+        try:
+            await store.migrate()
+            realm = await store.create_realm("", "Zulip Dev", 0.0)
+            writes = [
+                store.create_user(
+                    realm.id,
+                    f"u{n}@zulip.com",
+                    f"u{n}@zulip.com",
+                    "U",
+                    Role.MEMBER,
+                    None,
+                    None,
+                    0.0,
+                )
+                for n in range(1000)
+            ]
+            await asyncio.gather(*writes)  # well over 0.3 s of work through one connection
+            assert len(await store.list_users(realm.id)) == 1000
+            return realm.id
+        finally:
+            await store.close()
+
+    async def busy(realm_id: int) -> None:
+        store = open_store(database, pool_size=1, timeout=5.0, pool_timeout=0.5)
+        await store.open()
+        try:
+            with psycopg.connect(database, autocommit=True) as admin:
+                admin.execute("BEGIN")
+                admin.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                stuck = asyncio.create_task(store.list_users(realm_id))
+                await asyncio.sleep(0.2)  # it holds the pool's one connection, waiting
+                with pytest.raises(StoreBusyError) as refused:
+                    await store.list_realms()
+                admin.execute("ROLLBACK")
+            assert "all 1 of the pool (PRESENCED_DATABASE_POOL_SIZE) stayed busy" in str(
+                refused.value
+            )
+            assert len(await stuck) == 1000
+        finally:
+            await store.close()
+
+    asyncio.run(busy(asyncio.run(burst())))
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])

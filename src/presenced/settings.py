@@ -38,10 +38,12 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///presenced.db"
-    # PostgreSQL only: connections per process, and how long a connect or a statement may
-    # take before the request gets a 503 (the database is down or unreachable).
+    # PostgreSQL only: connections per process; how long a connect or a statement may take
+    # before the request gets a 503 (the database is down or unreachable); and how long a call
+    # may wait for a free connection of the pool (a burst larger than the pool queues).
     database_pool_size: int = 8
     database_timeout_secs: float = 3.0
+    database_pool_timeout_secs: float = 10.0
     external_host: str = "localhost:9991"
     # The scheme clients reach the server with (Zulip's EXTERNAL_URI_SCHEME): "https" behind a
     # TLS proxy. It goes into the zuliprc files the CLI writes; requests themselves take theirs
@@ -149,6 +151,8 @@ class Settings:
             raise SettingsError("database_pool_size must be positive")
         if self.database_timeout_secs <= 0:
             raise SettingsError("database_timeout_secs must be positive")
+        if self.database_pool_timeout_secs <= 0:
+            raise SettingsError("database_pool_timeout_secs must be positive")
         if self.external_uri_scheme not in ("http", "https"):
             raise SettingsError("external_uri_scheme must be http or https")
         if self.shutdown_timeout_secs <= 0:

@@ -35,7 +35,7 @@ from presenced.api.request import ApiRequest, ClientDisconnectedError
 from presenced.api.responses import ApiResponse, Headers, json_error, json_response
 from presenced.core.server import Server
 from presenced.ratelimit.base import RateLimitResult
-from presenced.store.base import Realm, StoreUnavailableError, User
+from presenced.store.base import Realm, StoreBusyError, StoreUnavailableError, User
 
 logger = logging.getLogger("presenced.api")
 
@@ -188,7 +188,8 @@ class RestEndpoint:
         except ClientDisconnectedError:
             raise
         except StoreUnavailableError as exc:
-            self.server.changes.store_failed(exc)
+            if not isinstance(exc, StoreBusyError):
+                self.server.changes.store_failed(exc)
             logger.warning("503 for %s %s: %s", method, self.path or request.path, exc)
             response = json_error(ServiceUnavailableError())
         except Exception:

@@ -250,4 +250,3 @@ def limited_protocol(limits: ConnectionLimits) -> type[LimitedHttpToolsProtocol]
         (LimitedHttpToolsProtocol,),
         {"limits": limits, "connection_log": _ConnectionLimitLog()},
     )
-

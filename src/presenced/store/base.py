@@ -236,6 +236,11 @@ class StoreUnavailableError(StoreError):
     that was acknowledged, and a later call may succeed once the database is back."""
 
 
+class StoreBusyError(StoreUnavailableError):
+    """The database is there, but every connection of the pool stayed in use for longer than
+    the call may wait: this call is refused, the store is not marked down."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeState:
     """What a change feed compares to notice other processes' commits: the directory version

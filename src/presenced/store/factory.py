@@ -20,12 +20,19 @@ def sqlite_path(database_url: str) -> str | None:
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-def open_store(database_url: str, *, pool_size: int = 8, timeout: float = 3.0) -> Store:
+def open_store(
+    database_url: str,
+    *,
+    pool_size: int = 8,
+    timeout: float = 3.0,
+    pool_timeout: float = 10.0,
+) -> Store:
     """A store for ``database_url``; call ``await store.open()`` before use.
 
     ``sqlite:///path`` is the embedded file; ``postgresql://`` (or ``postgres://``) URLs, with
     a password and libpq options such as ``sslmode``, are PostgreSQL through a pool of
-    ``pool_size`` connections whose connects and commands give up after ``timeout`` seconds.
+    ``pool_size`` connections whose connects and commands give up after ``timeout`` seconds,
+    and for whose free connection a call waits at most ``pool_timeout`` seconds.
     """
     path = sqlite_path(database_url)
     if path is not None:
@@ -35,7 +42,9 @@ def open_store(database_url: str, *, pool_size: int = 8, timeout: float = 3.0) -
     if database_url.startswith(POSTGRES_SCHEMES):
         from presenced.store.postgres import PostgresStore
 
-        return PostgresStore(database_url, pool_size=pool_size, timeout=timeout)
+        return PostgresStore(
+            database_url, pool_size=pool_size, timeout=timeout, pool_timeout=pool_timeout
+        )
     scheme = database_url.split(":", 1)[0]
     raise StoreError(
         f"unsupported database URL scheme {scheme!r}: use "
@@ -60,4 +69,5 @@ def store_for(settings: Settings) -> Store:
         settings.database_url,
         pool_size=settings.database_pool_size,
         timeout=settings.database_timeout_secs,
+        pool_timeout=settings.database_pool_timeout_secs,
     )

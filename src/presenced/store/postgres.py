@@ -44,6 +44,7 @@ from presenced.store.base import (
     SavedEventQueue,
     SavedEventQueues,
     StatusWrite,
+    StoreBusyError,
     StoreError,
     StoreUnavailableError,
     User,
@@ -106,10 +107,18 @@ def _text_ok(*values: str) -> bool:
 
 
 class PostgresStore:
-    def __init__(self, database_url: str, *, pool_size: int = 8, timeout: float = 3.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        pool_size: int = 8,
+        timeout: float = 3.0,
+        pool_timeout: float = 10.0,
+    ) -> None:
         self.database_url = database_url
         self.pool_size = pool_size
         self.timeout = timeout
+        self.pool_timeout = pool_timeout
         self._pool: Any = None
         self._reports: GroupCommitter[PresenceReport, PresenceOutcome] = GroupCommitter(
             self._commit_reports
@@ -182,19 +191,40 @@ class PostgresStore:
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:
+        """A connection of the pool. Waiting for a free one is bounded by ``pool_timeout``
+        (a burst larger than the pool queues), connecting and each statement by ``timeout``
+        (the database is down or stuck)."""
         pool = self._pool
         if pool is None:
             raise StoreError("the store is not open")
         try:
-            async with pool.acquire(timeout=self.timeout) as conn:
-                yield conn
+            conn = await pool.acquire(timeout=self.pool_timeout)
+        except TimeoutError:
+            if pool.get_size() == self.pool_size and pool.get_idle_size() == 0:
+                raise StoreBusyError(
+                    f"no database connection was free within {self.pool_timeout:g} s: all "
+                    f"{self.pool_size} of the pool (PRESENCED_DATABASE_POOL_SIZE) stayed busy"
+                ) from None
+            raise StoreUnavailableError(
+                f"no database connection within {self.pool_timeout:g} s"
+            ) from None
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(f"cannot connect to the database: {exc}") from None
+        try:
+            yield conn
         except StoreError:
             raise
         except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
             # A duplicate, or a value the schema cannot hold (too long, NUL, out of range).
             raise StoreError(str(exc)) from None
+        except TimeoutError:
+            raise StoreUnavailableError(
+                f"the database did not answer within {self.timeout:g} s"
+            ) from None
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(f"the database is unavailable: {exc}") from None
+        finally:
+            await pool.release(conn)
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         async with self._connection() as conn:
