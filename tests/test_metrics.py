@@ -5,7 +5,9 @@ failures; open to loopback only by default, or on a port of their own."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from live import LiveServer, free_port, live_server
 from presenced.observability.metrics import ServerCollector, ServerGauges
 from presenced.settings import SettingsError, load_settings
+from redis_support import REDIS_URL, redis_prefix
 
 PRESENCE = "/api/v1/users/me/presence"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -166,3 +169,35 @@ def test_realm_labels_are_bounded() -> None:
     assert families["presenced_index_entries_total"].samples[0].value == sum(sizes.values())
     assert families["presenced_index_realms"].samples[0].value == 30
     assert families["presenced_event_queues"].samples[0].value == 3
+
+
+def test_event_queues_in_redis_are_counted_on_every_process(tmp_path: Path) -> None:
+    """With the queues in Redis, each process's gauge shows all of them (within the 5 s the
+    count is read in), not 0 or only its own."""
+    with contextlib.ExitStack() as stack:
+        env = {
+            "PRESENCED_REDIS_URL": REDIS_URL,
+            "PRESENCED_REDIS_KEY_PREFIX": stack.enter_context(redis_prefix()),
+        }
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        database = f"sqlite:///{tmp_path / 'shared.db'}"
+        env["PRESENCED_DATABASE_URL"] = database
+        first = stack.enter_context(live_server(tmp_path / "a", env))
+        second = stack.enter_context(live_server(tmp_path / "b", env))
+        first.cli("realm", "create", "--name", "Zulip Dev")
+        iago = first.user("iago@zulip.com", "Iago")
+        auth = (iago["email"], iago["api_key"])
+        for server in (first, first, second):
+            assert httpx.post(server.url + "/api/v1/register", auth=auth).status_code == 200
+        deadline = time.monotonic() + 15
+        counts: list[float] = []
+        while time.monotonic() < deadline:
+            counts = [
+                value(scrape(server.url + "/metrics"), "presenced_event_queues")
+                for server in (first, second)
+            ]
+            if counts == [3, 3]:
+                break
+            time.sleep(0.5)
+        assert counts == [3, 3]

@@ -39,6 +39,7 @@ from presenced.api.router import LeanRouter
 from presenced.clock import Clock, system_clock
 from presenced.core.backends import build_server
 from presenced.core.server import Server
+from presenced.events.system import InProcessEventSystem
 from presenced.observability import metrics
 from presenced.observability.logconfig import BufferedStderrHandler
 from presenced.observability.requests import RequestRecorder
@@ -54,6 +55,8 @@ logger = logging.getLogger("presenced")
 logger = logging.getLogger("presenced")
 
 WORKER_ENV = "_PRESENCED_SERVE_WORKER"
+QUEUE_COUNT_SECS = 5.0
+"""How often the event-queue gauge is brought up to date."""
 """Set for the worker processes of ``presenced serve --workers N`` (outside the ``PRESENCED_``
 settings namespace, so it is not taken for a misspelt setting)."""
 
@@ -189,6 +192,26 @@ async def keep_house(server: Server) -> None:
         server.auth_throttle.forget_idle()
 
 
+class QueueCount:
+    """The event-queue gauge: the in-process count as it is; for queues in Redis, which a
+    scrape cannot wait for (the separate metrics port is served from a thread), the count read
+    every ``QUEUE_COUNT_SECS`` (a failed read keeps the previous one)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.count = 0
+
+    def read(self) -> int:
+        events = self.server.events
+        return events.queue_count if isinstance(events, InProcessEventSystem) else self.count
+
+    async def refresh_forever(self) -> None:
+        while not isinstance(self.server.events, InProcessEventSystem):
+            with contextlib.suppress(Exception):
+                self.count = await self.server.events.count_queues()
+            await asyncio.sleep(QUEUE_COUNT_SECS)
+
+
 async def save_event_queues(server: Server) -> None:
     """Save the queues for the next start; a store that fails here costs the queues (clients
     re-register), never the shutdown."""
@@ -214,11 +237,8 @@ def create_app(
     """
     server = build_server(settings, clock, store)
 
-    gauges = metrics.ServerGauges(
-        index_sizes=server.indexes.sizes,
-        # Queues this process holds (the in-process event system; 0 where queues live in Redis).
-        event_queues=lambda: int(getattr(server.events, "queue_count", 0)),
-    )
+    queues = QueueCount(server)
+    gauges = metrics.ServerGauges(index_sizes=server.indexes.sizes, event_queues=queues.read)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -240,14 +260,16 @@ def create_app(
             if tune_gc:
                 tune_garbage_collector()
             housekeeping = asyncio.create_task(keep_house(server))
+            counting = asyncio.create_task(queues.refresh_forever())
             server.activity.start()
             try:
                 yield
             finally:
                 BufferedStderrHandler.write_through()
-                housekeeping.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await housekeeping
+                for task in (housekeeping, counting):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await server.events.shut_down()
                 await server.activity.close()
                 await server.changes.close()

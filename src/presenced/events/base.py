@@ -95,6 +95,11 @@ class EventSystem(Protocol):
         """Drop queues idle past their timeout; returns how many went."""
         ...
 
+    async def count_queues(self) -> int:
+        """The event queues of the server: this process's, or every process's where the
+        queues are shared (Redis)."""
+        ...
+
     async def shut_down(self) -> None:
         """Answer every parked long-poll now (pending events or a heartbeat) and later polls
         without parking them: the server is stopping and its connections must close."""

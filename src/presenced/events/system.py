@@ -71,6 +71,9 @@ class InProcessEventSystem:
     def queue_count(self) -> int:
         return len(self._queues)
 
+    async def count_queues(self) -> int:
+        return len(self._queues)
+
     def set_visibility(self, visible: Visible) -> None:
         self.visible = visible
 

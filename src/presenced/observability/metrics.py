@@ -200,7 +200,11 @@ class ServerCollector(Collector):
         for realm_id, size in sorted(sizes.items(), key=lambda kv: -kv[1])[: self.largest]:
             largest.add_metric([str(realm_id)], size)
         yield largest
-        queues = GaugeMetricFamily("presenced_event_queues", "Event queues held by this process.")
+        queues = GaugeMetricFamily(
+            "presenced_event_queues",
+            "Event queues: this process's, or every process's where they live in Redis "
+            "(read every 5 s).",
+        )
         queues.add_metric([], queue_count)
         yield queues
 
