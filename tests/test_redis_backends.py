@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from presenced.feed.redis import RedisChangeFeed
 from presenced.redislink import RedisLink
 from presenced.settings import SettingsError, load_settings
 from redis_support import REDIS_URL, prefix_keys, redis_prefix
+from tcp_proxy import tcp_proxy
 
 UNAVAILABLE = "Event queues are unavailable right now; try again shortly."
 
@@ -150,3 +152,44 @@ def test_change_notices_reach_other_processes_coalesced_and_not_their_sender(
     assert PresenceCommitted(1, 5) not in heard_second  # coalesced into 7
     assert PresenceCommitted(2, 3) in heard_second
     assert PresenceCommitted(9, 1) not in heard_second
+
+
+def test_a_change_lost_while_redis_is_unreachable_ends_its_realms_queues(
+    make_harness: Callable[..., Harness], prefix: str
+) -> None:
+    """A change that could not be appended is never silently skipped: once Redis answers
+    again (here with no request to this process), the realm's queues are ended, so their
+    clients re-register and fetch the state that includes it."""
+    with tcp_proxy("127.0.0.1", 6379) as proxy:
+        harness = make_harness(
+            redis_url=f"redis://127.0.0.1:{proxy.port}/0",
+            redis_key_prefix=prefix,
+            rate_limit_requests=0,
+        )
+        hamlet, othello = harness.account("hamlet@zulip.com"), harness.account("othello@zulip.com")
+        queue = harness.post("/register", othello, event_types='["presence"]').json()
+        queue_key = f"{prefix}q:{queue['queue_id']}"
+        direct = redis.Redis.from_url(REDIS_URL)
+        try:
+            assert direct.exists(queue_key) == 1
+            proxy.cut()
+            harness.presence(hamlet, "active")  # answered; its event cannot be appended
+            proxy.restore()
+            deadline = time.monotonic() + 10
+            while direct.exists(queue_key) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert direct.exists(queue_key) == 0
+        finally:
+            direct.close()
+        response = harness.get("/events", othello, queue_id=queue["queue_id"], last_event_id=-1)
+        assert_error(
+            response, 400, f"Bad event queue ID: {queue['queue_id']}", "BAD_EVENT_QUEUE_ID"
+        )
+        # The client's next registration sees the change and hears of later ones.
+        fresh = harness.post("/register", othello, event_types='["presence"]').json()
+        assert "hamlet@zulip.com" in fresh["presences"]
+        harness.presence(othello, "active")
+        events = harness.get(
+            "/events", othello, queue_id=fresh["queue_id"], last_event_id=-1, dont_block="true"
+        ).json()["events"]
+        assert [e["email"] for e in events] == ["othello@zulip.com"]

@@ -6,6 +6,10 @@ id), its settings and its progress (next event id, pending events), read and for
 whichever process serves the poll (``EventQueue.absorb``), then written back with a compare
 and set on a version, so two processes touching one queue never corrupt it.
 
+A change that cannot be appended (Redis unreachable) is never silently skipped: once Redis
+answers again, every queue of its realm is ended, so that each client re-registers and
+fetches the current state, as a Zulip client does when its queue is gone.
+
 Parked long-polls are woken by one reader task per process: one ``XREAD BLOCK`` over the
 streams of the realms that have parked polls here (plus a private stream this process pokes
 when that set grows), never one Redis call per parked poll per change.
@@ -146,6 +150,7 @@ class RedisEventSystem:
         self._delete: AsyncScript = client.register_script(redis_scripts.DELETE)
         self._publish: AsyncScript = client.register_script(redis_scripts.PUBLISH)
         self._expire: AsyncScript = client.register_script(redis_scripts.EXPIRE)
+        self._end_realm: AsyncScript = client.register_script(redis_scripts.END_REALM)
         self._trim: AsyncScript = client.register_script(redis_scripts.TRIM)
         self._realms: dict[int, _Realm] = {}
         self._wake_key = link.key("wake", uuid.uuid4().hex)
@@ -155,6 +160,10 @@ class RedisEventSystem:
         self._reading = False
         self._warn = ThrottledWarning(logger)
         self._closing = False
+        self._undelivered: set[int] = set()
+        """Realms with a change that could not be appended to their log."""
+        self._ending = asyncio.Lock()
+        self._recovery: asyncio.Task[None] | None = None
 
     def set_visibility(self, visible: Visible) -> None:
         self.visible = visible
@@ -238,6 +247,8 @@ class RedisEventSystem:
         presence_format: PresenceFormat,
         idle_timeout: float | None,
     ) -> EventQueue:
+        if self._undelivered:
+            await self._end_undelivered()
         now = self.clock()
         queue = EventQueue.new(
             user_id,
@@ -263,14 +274,43 @@ class RedisEventSystem:
 
     async def publish(self, realm_id: int, change: Change) -> None:
         """One append to the realm's stream (skipped if the realm has no queue). If Redis is
-        down the change is not queued anywhere: polls answer 503 meanwhile, and the presence
-        request that published it still succeeds."""
+        down, the request that made the change still succeeds, polls answer 503 meanwhile,
+        and the realm's queues are ended once Redis is back (``_end_undelivered``)."""
         try:
             await self._run(self._publish, realm_id, encode_change(change), self._maxlen)
         except EventsUnavailableError:
-            self._warn("an event was not delivered: Redis is unavailable")
+            self._undelivered.add(realm_id)
+            self._warn(
+                "an event could not be delivered: Redis is unavailable (the event queues of "
+                "its organization will be ended when it returns, so that clients re-register)"
+            )
+            if self._recovery is None or self._recovery.done():
+                self._recovery = asyncio.create_task(self._recover())
+
+    async def _end_undelivered(self) -> None:
+        """End the queues of the realms that missed a change, before this process serves
+        another queue (and within ``retry_secs`` of Redis's return, from ``_recover``)."""
+        async with self._ending:
+            for realm_id in sorted(self._undelivered):
+                ended = int(await self._run(self._end_realm, realm_id, self._maxlen))
+                self._undelivered.discard(realm_id)
+                if ended:
+                    logger.warning(
+                        "ended %d event queues of realm %d: a change could not reach them "
+                        "while Redis was unavailable (their clients re-register)",
+                        ended,
+                        realm_id,
+                    )
+
+    async def _recover(self) -> None:
+        while self._undelivered:
+            await asyncio.sleep(self.link.retry_secs)
+            with contextlib.suppress(EventsUnavailableError):
+                await self._end_undelivered()
 
     async def delete(self, queue_id: str, user_id: int) -> None:
+        if self._undelivered:
+            await self._end_undelivered()
         deleted = await self._run(self._delete, queue_id, user_id, repr(self.clock()), self._maxlen)
         if deleted != 1:
             raise BadEventQueueError(queue_id)
@@ -284,6 +324,8 @@ class RedisEventSystem:
         prepare: Prepare | None = None,
     ) -> Delivery:
         """Pending events after ``last_event_id``; if none, wait for some or a heartbeat."""
+        if self._undelivered:
+            await self._end_undelivered()
         for _ in range(WRITE_ATTEMPTS):
             if prepare is not None:
                 await prepare()
@@ -507,6 +549,11 @@ class RedisEventSystem:
         await self.link.check()
 
     async def close(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+            self._recovery = None
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -142,6 +142,21 @@ redis.call('XADD', ARGV[1] .. 'log:' .. ARGV[2], 'MAXLEN', '~', ARGV[4], '*', 'c
 return 1
 """
 
+# ARGV: prefix, realm, log length. Ends every queue of the realm (a change could not be
+# appended to its log), waking the polls parked on each to find it gone. Returns how many.
+END_REALM = (
+    PRELUDE
+    + """
+local ended = 0
+for _, qid in ipairs(redis.call('SMEMBERS', P .. 'rq:' .. ARGV[2])) do
+  drop(qid, ARGV[2])
+  redis.call('XADD', P .. 'log:' .. ARGV[2], 'MAXLEN', '~', ARGV[3], '*', 'd', qid)
+  ended = ended + 1
+end
+return ended
+"""
+)
+
 # ARGV: prefix, now, batch size. Drops up to a batch of queues past their deadline.
 EXPIRE = (
     PRELUDE
