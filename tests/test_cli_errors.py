@@ -250,6 +250,19 @@ def test_zuliprc_files_are_private(tmp_path: Path) -> None:
     assert redirected.read_text().startswith("[api]\n")
 
 
+def test_printed_urls_follow_the_external_scheme(tmp_path: Path) -> None:
+    """Behind a TLS proxy (PRESENCED_EXTERNAL_URI_SCHEME=https) the realm and embed URLs the
+    CLI prints are https ones, like the zuliprc's site."""
+    env = {"PRESENCED_EXTERNAL_URI_SCHEME": "https", "PRESENCED_EXTERNAL_HOST": "chat.example"}
+    assert presenced(tmp_path, "init", env=env).returncode == 0
+    created = presenced(tmp_path, "realm", "create", "--name", "Org", "--subdomain", "hr", env=env)
+    assert created.returncode == 0, created.stderr
+    assert "at https://hr.chat.example" in created.stdout
+    embed = presenced(tmp_path, "embed", "create", "--realm", "hr", env=env)
+    assert embed.returncode == 0, embed.stderr
+    assert "url: https://hr.chat.example/embed/directory?token=" in embed.stdout
+
+
 def test_serve_takes_host_port_and_log_level_from_settings(tmp_path: Path) -> None:
     assert presenced(tmp_path, "init").returncode == 0
     port = free_port()

@@ -1,0 +1,58 @@
+"""``presenced check``: settings, database and port, in the spirit of Zulip's ``checkconfig``."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import sqlalchemy.exc
+
+from presenced.cli.common import (
+    first_line,
+)
+from presenced.preflight import database_problem, port_problem, workers_problem
+from presenced.settings import Settings, unknown_variables
+from presenced.store.base import (
+    StoreError,
+)
+from presenced.store.factory import store_for
+
+
+def check(settings: Settings) -> int:
+    """``presenced check``: one line per check; non-zero if any found a problem."""
+    problems: list[str] = []
+
+    def report(what: str, problem: str | None) -> None:
+        if problem is None:
+            print(f"ok: {what}")
+        else:
+            problems.append(problem)
+            print(f"problem: {problem}")
+
+    report("settings", None)
+    for name in unknown_variables():
+        report("", f"{name} is not a presenced setting (a typo?)")
+    report("workers", workers_problem(settings))
+    problem = database_problem(settings.database_url, create=False)
+    report(f"database {settings.database_url}", problem)
+    if problem is None:
+        try:
+            schema = asyncio.run(schema_problem(settings))
+        except (StoreError, sqlite3.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
+            schema = f"cannot read the database: {first_line(exc)}"
+        report("database schema is current", schema)
+    report(
+        f"port {settings.host}:{settings.port} is free", port_problem(settings.host, settings.port)
+    )
+    return 1 if problems else 0
+
+
+async def schema_problem(settings: Settings) -> str | None:
+    store = store_for(settings)
+    await store.open()
+    try:
+        if not await store.schema_is_current():
+            return "the database schema is missing or old: run `presenced init`"
+        return None
+    finally:
+        await store.close()
