@@ -244,6 +244,23 @@ def test_the_rate_limit_is_counted_across_both(
         assert float(refused.headers["retry-after"]) > 500
 
 
+def test_failed_authentication_is_throttled_on_the_failures_of_both(
+    make_pair: Callable[..., tuple[LiveServer, LiveServer]],
+) -> None:
+    """Key guessing spread over the processes counts once: after 4 failures through a and b
+    together, the address is refused (429) by both, even with the right key."""
+    a, b = make_pair(PRESENCED_AUTH_FAILURE_LIMIT="4", PRESENCED_AUTH_FAILURE_WINDOW_SECS="60")
+    hamlet = account(a, "hamlet@zulip.com")
+    wrong = (hamlet[0], "x" * 32)
+    for server in (a, b, a, b):
+        assert call(server, "GET", "/api/v1/users/me", wrong).status_code == 401
+    for server in (a, b):
+        refused = call(server, "GET", "/api/v1/users/me", hamlet)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["code"] == "RATE_LIMIT_HIT"
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
 def test_kill_9_of_one_leaves_the_other_serving_its_queues(
     make_pair: Callable[..., tuple[LiveServer, LiveServer]],
 ) -> None:

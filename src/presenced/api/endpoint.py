@@ -211,7 +211,7 @@ class RestEndpoint:
         try:
             return await authenticate(request, self.server)
         except UnauthorizedError:
-            throttle.failed(address)
+            await self.server.changes.authentication_failed(address)
             raise
 
 

@@ -3,7 +3,8 @@
 Three sources, one effect (the directory cache dropped, a realm index told how far the store
 has got; the index then reads only the rows past what it holds):
 - this process's own commits, applied at once and announced to the others on the feed;
-- the feed's notices from other processes (Redis), applied as they arrive;
+- the feed's notices from other processes (Redis), applied as they arrive (and their failed
+  authentications counted by this process's throttle);
 - a periodic check of the store (every ``change_poll_interval_secs``), the fallback that makes
   a lost notice a delay rather than a loss, plus the store's own cheap hint (SQLite's
   ``data_version``) checked on each request, so the CLI's changes to an embedded database
@@ -18,7 +19,14 @@ import logging
 
 from presenced.core.directory import Directory
 from presenced.core.indexes import PresenceIndexes
-from presenced.feed.base import ChangeFeed, DirectoryChanged, Notice, PresenceCommitted
+from presenced.feed.base import (
+    AuthenticationFailed,
+    ChangeFeed,
+    DirectoryChanged,
+    Notice,
+    PresenceCommitted,
+)
+from presenced.ratelimit.failed_auth import FailedAuthThrottle
 from presenced.store.base import Store, StoreUnavailableError
 
 logger = logging.getLogger("presenced.changes")
@@ -32,12 +40,14 @@ class ChangeTracker:
         directory: Directory,
         indexes: PresenceIndexes,
         poll_interval: float,
+        auth_throttle: FailedAuthThrottle,
     ) -> None:
         self.store = store
         self.feed = feed
         self.directory = directory
         self.indexes = indexes
         self.poll_interval = poll_interval
+        self.auth_throttle = auth_throttle
         self._directory_stale = False
         self._store_error: str | None = None
         """Why the last periodic check failed; requests are refused until one succeeds, so
@@ -63,6 +73,8 @@ class ChangeTracker:
             self.indexes.note_sequence(notice.realm_id, notice.sequence)
         elif isinstance(notice, DirectoryChanged):
             self._directory_stale = True
+        elif isinstance(notice, AuthenticationFailed):
+            self.auth_throttle.failed(notice.address, notice.at)
 
     async def ensure_fresh(self) -> None:
         """Called before a request reads any cache: free unless something changed."""
@@ -91,6 +103,12 @@ class ChangeTracker:
     async def presence_committed(self, realm_id: int, sequence: int) -> None:
         """This process committed a presence write (already applied to its own index)."""
         await self.feed.publish(PresenceCommitted(realm_id, sequence))
+
+    async def authentication_failed(self, address: str) -> None:
+        """A request from ``address`` failed to authenticate here: count it, and tell the
+        others, so that the throttle counts the failures of every process."""
+        at = self.auth_throttle.failed(address)
+        await self.feed.publish(AuthenticationFailed(address, at))
 
     async def directory_changed(self) -> None:
         """This process changed the directory: drop its caches now, and tell the others."""

@@ -54,6 +54,7 @@ class Server:
             self.directory,
             self.indexes,
             settings.change_poll_interval_secs,
+            self.auth_throttle,
         )
         self.activity = ActivityIntervals(self.store, settings.activity_interval_flush_secs)
         self.events.set_visibility(self.may_see)

@@ -24,7 +24,18 @@ class DirectoryChanged:
     """Realms, users, keys, channels, subscriptions or embed tokens changed."""
 
 
-Notice = PresenceCommitted | DirectoryChanged
+@dataclass(frozen=True, slots=True)
+class AuthenticationFailed:
+    """A request from ``address`` failed to authenticate at ``at`` (wall-clock seconds), so
+    that every process throttles the address on the failures of all of them. Unlike the
+    others, this notice carries its data (nothing is stored); a lost one makes the throttle
+    a little more lenient, never stricter."""
+
+    address: str
+    at: float
+
+
+Notice = PresenceCommitted | DirectoryChanged | AuthenticationFailed
 NoticeHandler = Callable[[Notice], None]
 
 

@@ -1,13 +1,13 @@
 """Change notices over Redis pub/sub: one channel under the key prefix, shared by every process.
 
 Publishing never waits on the network for long: notices are coalesced (per realm, the highest
-sequence; directory changes into one flag) and a background task sends them, one message per
-batch. The publisher waits for its batch to be sent, but at most ``SEND_WAIT_SECS``, so that a
-client whose next request goes to another process (a round-robin balancer) usually finds its
-change there already; past that, the periodic check covers it. Each process ignores its own
-messages. After an outage, the listener resubscribes and asks for one
-store check (``resync``), so a notice lost meanwhile is a delay, not a loss; the tracker's
-periodic check covers the outage itself.
+sequence; directory changes into one flag; failed authentications as times per address) and a
+background task sends them, one message per batch. The publisher waits for its batch to be
+sent, but at most ``SEND_WAIT_SECS``, so that a client whose next request goes to another
+process (a round-robin balancer) usually finds its change there already; past that, the
+periodic check covers it. Each process ignores its own messages. After an outage, the
+listener resubscribes and asks for one store check (``resync``), so a notice lost meanwhile is
+a delay, not a loss; the tracker's periodic check covers the outage itself.
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ from typing import Any
 
 import orjson
 
-from presenced.feed.base import DirectoryChanged, Notice, NoticeHandler, PresenceCommitted
+from presenced.feed.base import (
+    AuthenticationFailed,
+    DirectoryChanged,
+    Notice,
+    NoticeHandler,
+    PresenceCommitted,
+)
 from presenced.redislink import RedisError, RedisLink, ThrottledWarning
 
 logger = logging.getLogger("presenced.feed")
@@ -29,6 +35,9 @@ logger = logging.getLogger("presenced.feed")
 RECONNECT_SECS = 0.5
 SEND_WAIT_SECS = 0.1
 FLUSH_TIMEOUT_SECS = 2.0
+MAX_FAILURES_PER_ADDRESS = 1000
+"""Failed authentications per address in one message (a throttle needs only its limit's worth:
+the newest are kept)."""
 
 
 class RedisChangeFeed:
@@ -41,6 +50,7 @@ class RedisChangeFeed:
         self._handler: NoticeHandler | None = None
         self._sequences: dict[int, int] = {}
         self._directory = False
+        self._failures: dict[str, list[float]] = {}
         self._wanted = asyncio.Event()
         self._batch_sent: asyncio.Future[None] | None = None
         self._in_flight: asyncio.Future[None] | None = None
@@ -102,19 +112,26 @@ class RedisChangeFeed:
         if isinstance(notice, PresenceCommitted):
             if notice.sequence > self._sequences.get(notice.realm_id, 0):
                 self._sequences[notice.realm_id] = notice.sequence
+        elif isinstance(notice, AuthenticationFailed):
+            times = self._failures.setdefault(notice.address, [])
+            times.append(notice.at)
+            del times[:-MAX_FAILURES_PER_ADDRESS]
         else:
             self._directory = True
 
     # Sending
 
     def _take_batch(self) -> bytes | None:
-        if not self._sequences and not self._directory:
+        if not self._sequences and not self._directory and not self._failures:
             return None
         message: dict[str, Any] = {"o": self.origin, "p": list(self._sequences.items())}
         if self._directory:
             message["d"] = 1
+        if self._failures:
+            message["f"] = list(self._failures.items())
         self._sequences = {}
         self._directory = False
+        self._failures = {}
         return orjson.dumps(message)
 
     async def _send_pending(self) -> None:
@@ -155,6 +172,8 @@ class RedisChangeFeed:
             notices: list[Notice] = [PresenceCommitted(int(r), int(s)) for r, s in message["p"]]
             if message.get("d"):
                 notices.append(DirectoryChanged())
+            for address, times in message.get("f", ()):
+                notices.extend(AuthenticationFailed(str(address), float(at)) for at in times)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             logger.warning("ignored a malformed change notice on %s", self.channel)
             return

@@ -3,12 +3,14 @@
 After ``limit`` failures within ``window`` seconds from one address, that address gets
 Zulip's rate-limit answer (429 with ``Retry-After``) on every authenticated request, right or
 wrong, until the oldest failure leaves the window; the key is not even looked up. Successful
-requests cost one dictionary lookup.
+requests cost one dictionary lookup. With several processes, each tells the others of its
+failures (the change feed's ``AuthenticationFailed``), so the count is the server's, not one
+process's.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import bisect
 
 from presenced.clock import Clock
 
@@ -18,7 +20,8 @@ class FailedAuthThrottle:
         self.limit = limit
         self.window = window
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: dict[str, list[float]] = {}
+        """The newest ``limit`` failure times of each address, oldest first."""
 
     @property
     def enabled(self) -> bool:
@@ -31,14 +34,18 @@ class FailedAuthThrottle:
             return 0.0
         now = self._clock()
         while failures and failures[0] <= now - self.window:
-            failures.popleft()
+            del failures[0]
         if len(failures) < self.limit:
             return 0.0
         return max(failures[0] + self.window - now, 0.0)
 
-    def failed(self, address: str) -> None:
-        failures = self._failures.setdefault(address, deque(maxlen=self.limit))
-        failures.append(self._clock())
+    def failed(self, address: str, at: float | None = None) -> float:
+        """Count a failure (at ``at``: another process's; default now); returns its time."""
+        when = self._clock() if at is None else at
+        failures = self._failures.setdefault(address, [])
+        bisect.insort(failures, when)  # another process's may arrive late
+        del failures[: -self.limit]
+        return when
 
     def forget_idle(self) -> None:
         """Drop addresses with no failure in the window, to bound memory."""
