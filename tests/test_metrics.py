@@ -6,6 +6,10 @@ failures; open to loopback only by default, or on a port of their own."""
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -201,3 +205,50 @@ def test_event_queues_in_redis_are_counted_on_every_process(tmp_path: Path) -> N
                 break
             time.sleep(0.5)
         assert counts == [3, 3]
+
+
+def test_each_worker_serves_its_metrics_on_a_port_of_its_own(tmp_path: Path) -> None:
+    """``serve --workers 2`` with PRESENCED_METRICS_PORT=P: the workers take P and P + 1
+    (they would all have tried P, and all but one failed to start)."""
+    first = free_port()
+    with contextlib.ExitStack() as stack:
+        env = {
+            "PRESENCED_REDIS_URL": REDIS_URL,
+            "PRESENCED_REDIS_KEY_PREFIX": stack.enter_context(redis_prefix()),
+            "PRESENCED_METRICS_PORT": str(first),
+        }
+        server = stack.enter_context(live_server(tmp_path, env, serve_args=("--workers", "2")))
+        deadline = time.monotonic() + 20
+        answered: set[int] = set()
+        while answered != {first, first + 1} and time.monotonic() < deadline:
+            for port in (first, first + 1):
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 200:
+                        answered.add(port)
+            time.sleep(0.2)
+        assert answered == {first, first + 1}
+        assert "Traceback" not in server.log()
+
+
+def test_a_taken_metrics_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "HOME": str(tmp_path),
+            "PRESENCED_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
+            "PRESENCED_METRICS_PORT": str(port),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "presenced", "serve", "--port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"presenced: port {port} on 127.0.0.1 is already in use (PRESENCED_METRICS_PORT)"
+    ]

@@ -55,10 +55,10 @@ logger = logging.getLogger("presenced")
 logger = logging.getLogger("presenced")
 
 WORKER_ENV = "_PRESENCED_SERVE_WORKER"
-QUEUE_COUNT_SECS = 5.0
-"""How often the event-queue gauge is brought up to date."""
 """Set for the worker processes of ``presenced serve --workers N`` (outside the ``PRESENCED_``
 settings namespace, so it is not taken for a misspelt setting)."""
+QUEUE_COUNT_SECS = 5.0
+"""How often the event-queue gauge is brought up to date."""
 
 GC_YOUNG_THRESHOLD = 20_000
 """Allocations between young-generation collections (CPython's default: 700)."""
@@ -248,8 +248,11 @@ def create_app(
         exposed.enter_context(metrics.SERVERS.tracking(gauges))
         try:
             if settings.metrics_port:
+                first = settings.metrics_port
                 exposed.enter_context(
-                    metrics.separate_port(settings.metrics_host, settings.metrics_port)
+                    metrics.separate_port(
+                        settings.metrics_host, range(first, first + settings.workers)
+                    )
                 )
             await server.store.migrate()
             await server.changes.start()

@@ -67,6 +67,18 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
+def metrics_ports_problem(settings: Settings) -> str | None:
+    """Why the metrics could not have their own ports (``PRESENCED_METRICS_PORT`` and up, one
+    per worker)."""
+    if not settings.metrics_port:
+        return None
+    for port in range(settings.metrics_port, settings.metrics_port + settings.workers):
+        problem = port_problem(settings.metrics_host, port)
+        if problem is not None:
+            return problem.replace("(PRESENCED_PORT, --port)", "(PRESENCED_METRICS_PORT)")
+    return None
+
+
 def workers_problem(settings: Settings) -> str | None:
     """Several processes share their state through PostgreSQL and Redis; without Redis each
     would keep its own event queues, rate limits and caches."""

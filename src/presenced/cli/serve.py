@@ -10,7 +10,12 @@ import os
 from presenced.cli.common import (
     CommandError,
 )
-from presenced.preflight import database_problem, port_problem, workers_problem
+from presenced.preflight import (
+    database_problem,
+    metrics_ports_problem,
+    port_problem,
+    workers_problem,
+)
 from presenced.settings import Settings
 from presenced.store.factory import store_for
 
@@ -42,6 +47,7 @@ def serve(settings: Settings) -> None:
         workers_problem(settings),
         database_problem(settings.database_url, create=True),
         port_problem(settings.host, settings.port),
+        metrics_ports_problem(settings),
     ):
         if problem is not None:
             raise CommandError(problem)
@@ -55,7 +61,13 @@ def serve(settings: Settings) -> None:
     # The schema once, here, rather than by every worker at once. Each worker then builds its
     # own app from the environment it inherits, so what the flags changed goes there too.
     asyncio.run(migrate(settings))
-    os.environ.update({WORKER_ENV: "1", "PRESENCED_LOG_LEVEL": settings.log_level})
+    os.environ.update(
+        {
+            WORKER_ENV: "1",
+            "PRESENCED_LOG_LEVEL": settings.log_level,
+            "PRESENCED_WORKERS": str(settings.workers),  # their metrics ports (one each)
+        }
+    )
     run_workers(workers_config(settings))
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import ipaddress
 import itertools
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -34,6 +36,8 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+
+logger = logging.getLogger("presenced.metrics")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -213,6 +217,10 @@ SERVERS = ServerCollector()
 REGISTRY.register(SERVERS)
 
 
+class MetricsPortError(OSError):
+    """No metrics port could be bound (every one of the range is taken)."""
+
+
 def exposition() -> bytes:
     return generate_latest(REGISTRY)
 
@@ -243,11 +251,24 @@ def parse_allow_list(spec: str) -> AddressAllowList:
 
 
 @contextlib.contextmanager
-def separate_port(host: str, port: int) -> Iterator[None]:
-    """The metrics on their own HTTP port (``PRESENCED_METRICS_PORT``) while the app runs."""
-    server, thread = start_http_server(port, addr=host, registry=REGISTRY)
+def separate_port(host: str, ports: range) -> Iterator[int]:
+    """The metrics on their own HTTP port while the app runs: the first free one of ``ports``
+    (``PRESENCED_METRICS_PORT`` and up, one per worker of ``serve --workers N``, so each
+    worker is its own scrape target and a replaced worker takes the port its predecessor
+    left). Yields the port."""
+    for port in ports:
+        try:
+            server, thread = start_http_server(port, addr=host, registry=REGISTRY)
+            break
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or port == ports[-1]:
+                span = f"{ports[0]}" if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
+                raise MetricsPortError(
+                    f"cannot serve the metrics on {host}:{span}: {exc.strerror}"
+                ) from None
+    logger.info("metrics on http://%s:%d/metrics", host, port)
     try:
-        yield
+        yield port
     finally:
         server.shutdown()
         server.server_close()
