@@ -22,6 +22,7 @@ from presenced.web.embed import assets, policy
 from presenced.web.embed.grants import Grant, Grants
 from presenced.web.embed.people import SharedIndexes, display_state, people_of
 from presenced.web.embed.stream import CHECK_SECS, Feed
+from presenced.web.methods import refuse_other_methods
 
 logger = logging.getLogger("presenced.embed")
 
@@ -56,21 +57,16 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class EmbedEndpoint:
-    """GET (and HEAD) only; errors in Zulip's envelope, never a traceback to the client."""
+    """GET (and HEAD) only, as the API answers other methods; errors in Zulip's envelope,
+    never a traceback to the client."""
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        response: Response
-        if request.method not in ("GET", "HEAD"):
-            response = json_response(
-                {"result": "error", "msg": "Method Not Allowed", "code": "BAD_REQUEST"},
-                405,
-                {"Allow": "GET, HEAD"},
-            )
-        else:
+        response: Response | None = refuse_other_methods(request)
+        if response is None:
             try:
                 response = await self.handler(request)
             except ApiError as error:
