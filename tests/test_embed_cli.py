@@ -117,6 +117,10 @@ def test_refusals(harness: Harness, zulip_realm: dict[str, Account]) -> None:
         harness, "embed", "create", "--users", "nobody@zulip.com"
     )
     assert "is a bot" in refused(harness, "embed", "create", "--users", "default-bot@zulip.com")
+    assert run_cli(harness, "user", "deactivate", "--email", "othello@zulip.com").returncode == 0
+    assert "othello@zulip.com is deactivated" in refused(
+        harness, "embed", "create", "--users", "hamlet@zulip.com,othello@zulip.com"
+    )
     assert "names nobody" in refused(harness, "embed", "create", "--users", " , ")
     assert "not an http(s) origin" in refused(harness, "embed", "create", "--origin", "ftp://x")
     assert "not an http(s) origin" in refused(harness, "embed", "create", "--origin", "intranet")
