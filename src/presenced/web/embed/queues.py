@@ -26,8 +26,10 @@ PRESENCE_EVENTS = frozenset({"presence"})
 
 
 async def open_queue(server: Server, realm: Realm) -> EventQueue:
+    # Every page is this one viewer: the per-user cap would make the 51st page evict another,
+    # which reopens and evicts the next, round and round (a core busy at 70 pages).
     return await server.events.register(
-        EMBED_VIEWER_ID, realm.id, PRESENCE_EVENTS, PresenceFormat.MODERN, None
+        EMBED_VIEWER_ID, realm.id, PRESENCE_EVENTS, PresenceFormat.MODERN, None, capped=False
     )
 
 
