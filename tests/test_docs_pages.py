@@ -99,6 +99,17 @@ def test_the_changelog_lists_the_document_s_changes_by_feature_level(harness: Ha
     assert levels == sorted(levels, reverse=True)
 
 
+def test_an_endpoint_description_carries_its_changes_note(harness: Harness) -> None:
+    """As on Zulip's page (seed 004): the description of update-presence ends with the note of
+    feature level 228, which the changelog lists too."""
+    page = html_page(harness, "/api/update-presence")
+    description = page.split('class="api-endpoint"', 1)[1].split('id="usage-examples"', 1)[0]
+    assert "<strong>Changes</strong>: As of Zulip 8.0 (feature level 228)" in description
+    changelog = html_page(harness, "/api/changelog")
+    section = changelog.split(">Feature level 228</h2>", 1)[1].split("<h2", 1)[0]
+    assert 'href="/api/update-presence"' in section
+
+
 @pytest.mark.parametrize(
     ("base_url", "host", "expected"),
     [
