@@ -99,6 +99,17 @@ def test_the_changelog_lists_the_document_s_changes_by_feature_level(harness: Ha
     assert levels == sorted(levels, reverse=True)
 
 
+def test_an_endpoint_description_carries_its_changes_note(harness: Harness) -> None:
+    """As on Zulip's page (seed 004): the description of update-presence ends with the note of
+    feature level 228, which the changelog lists too."""
+    page = html_page(harness, "/api/update-presence")
+    description = page.split('class="api-endpoint"', 1)[1].split('id="usage-examples"', 1)[0]
+    assert "<strong>Changes</strong>: As of Zulip 8.0 (feature level 228)" in description
+    changelog = html_page(harness, "/api/changelog")
+    section = changelog.split(">Feature level 228</h2>", 1)[1].split("<h2", 1)[0]
+    assert 'href="/api/update-presence"' in section
+
+
 @pytest.mark.parametrize(
     ("base_url", "host", "expected"),
     [
@@ -134,20 +145,30 @@ def docs_client() -> Iterator[tuple[TestClient, DocsSite]]:
         yield client, site
 
 
-def test_a_page_is_rendered_once_per_organization_url(
+def test_a_page_is_rendered_once_whatever_the_organization_url(
     docs_client: tuple[TestClient, DocsSite],
 ) -> None:
+    """Any host a client names (a subdomain need not be an organization) is served from the
+    one render: varying the host makes no request render a page."""
     client, site = docs_client
     first = client.get("/api/get-presence", headers={"Host": "localhost:9991"})
     again = client.get("/api/get-presence", headers={"Host": "localhost:9991"})
     assert first.content == again.content
     assert site.renders == 1
-    client.get("/api/get-presence", headers={"Host": "127.0.0.1:9991"})  # the same URL
-    assert site.renders == 1
-    client.get("/api/get-presence", headers={"Host": "lear.localhost:9991"})
-    assert site.renders == 2
+    for n in range(20):
+        other = client.get("/api/get-presence", headers={"Host": f"org{n}.localhost:9991"})
+        assert f"http://org{n}.localhost:9991/api/v1/realm/presence" in other.text
     client.head("/api/get-presence", headers={"Host": "lear.localhost:9991"})
-    assert site.renders == 2
+    assert site.renders == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost:9991", "https://lear.chat.example.com", "https://a-b.example:8443"]
+)
+def test_served_pages_are_the_pages_rendered_for_their_url(url: str) -> None:
+    site = DocsSite(document(), "uKnowva Messenger")
+    for slug in site.pages:
+        assert site.render(slug, url) == site.render_from_scratch(slug, url), slug
 
 
 def test_a_new_operation_gets_a_page_with_no_other_change() -> None:

@@ -51,6 +51,13 @@ def test_prose_from_the_document_and_the_pages_is_renamed() -> None:
     assert any(text.startswith("ZulipMobile/") for text in headers)
     python = next(e.text for e in parse_page(rendered(BRANDED, "get-presence")).examples)
     assert "import zulip\n" in python and "zulip.Client(" in python
+    # Where the prose means the product, as seed 001's "recently interacted with uKnowva
+    # Messenger at the time in the timestamp" (Zulip versions and Zulip's clients stay Zulip).
+    user_presence = rendered(BRANDED, "get-user-presence")
+    assert f"was using {WHITE_LABEL} at the time of" in user_presence
+    assert f"somewhere outside {WHITE_LABEL} (a staff directory" in user_presence
+    assert f"who has used {WHITE_LABEL} in the last" in rendered(BRANDED, "get-presence")
+    assert f"who have used {WHITE_LABEL} recently" in rendered(BRANDED, "update-presence")
 
 
 def test_identifiers_in_descriptions_survive_the_name() -> None:

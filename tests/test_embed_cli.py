@@ -95,14 +95,44 @@ def test_create_list_revoke(harness: Harness, zulip_realm: dict[str, Account]) -
     assert cli_json(harness, "embed", "list") == []
 
 
+def test_origins_are_normalized(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    made = cli_json(
+        harness,
+        "embed",
+        "create",
+        "--origin",
+        "HTTPS://Intranet.Example:443/people",
+        "http://[::1]:8080",
+        "https://bücher.example",
+    )
+    assert made["origins"] == [
+        "https://intranet.example",
+        "http://[::1]:8080",
+        "https://xn--bcher-kva.example",
+    ]
+
+
 def test_refusals(harness: Harness, zulip_realm: dict[str, Account]) -> None:
     assert "no user 'nobody@zulip.com'" in refused(
         harness, "embed", "create", "--users", "nobody@zulip.com"
     )
     assert "is a bot" in refused(harness, "embed", "create", "--users", "default-bot@zulip.com")
+    assert run_cli(harness, "user", "deactivate", "--email", "othello@zulip.com").returncode == 0
+    assert "othello@zulip.com is deactivated" in refused(
+        harness, "embed", "create", "--users", "hamlet@zulip.com,othello@zulip.com"
+    )
     assert "names nobody" in refused(harness, "embed", "create", "--users", " , ")
     assert "not an http(s) origin" in refused(harness, "embed", "create", "--origin", "ftp://x")
     assert "not an http(s) origin" in refused(harness, "embed", "create", "--origin", "intranet")
+    # Nothing but a host may reach the CSP header (a space or ";" would widen frame-ancestors
+    # or add a directive), and a malformed bracketed host is a refusal, not a traceback.
+    for origin in (
+        "https://a.example *",
+        "https://a.example;script-src *",
+        "https://[zz]",
+        "http://[::1",
+    ):
+        assert "not an http(s) origin" in refused(harness, "embed", "create", "--origin", origin)
     assert "realm 'nowhere' does not exist" in refused(
         harness, "embed", "create", "--realm", "nowhere"
     )

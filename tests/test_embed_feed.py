@@ -4,15 +4,17 @@ what it filters, and that its queue goes when the page does."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+import pytest
 from sse_starlette import ServerSentEvent
 
-from conftest import Account, Harness
+from conftest import BACKENDS, Account, Harness
 from embed_helpers import make_token
 from presenced.events.changes import PresenceChange
 from presenced.events.system import InProcessEventSystem
+from presenced.web.embed import queues
 from presenced.web.embed.grants import Grants
 from presenced.web.embed.people import SharedIndexes
 from presenced.web.embed.stream import Feed
@@ -123,3 +125,25 @@ def test_closing_a_page_deletes_its_queue(harness: Harness) -> None:
     for page in pages:
         harness.run(page.aclose)
     assert queue_count(harness) == before
+
+
+@pytest.mark.parametrize("harness_backends", BACKENDS, indirect=True)
+def test_pages_are_not_held_to_the_per_user_queue_cap(
+    make_harness: Callable[..., Harness],
+) -> None:
+    """Every page's queue belongs to the one embed viewer: under the per-user cap the page past
+    it would reclaim another page's queue, which would reopen and reclaim the next, without
+    end. A user's own queues stay capped."""
+    harness = make_harness(event_queue_max_per_user=2)
+    hamlet = harness.account("hamlet@zulip.com")
+    realm = harness.realm()
+    server = harness.server
+    pages = [harness.run(queues.open_queue, server, realm) for _ in range(5)]
+    for page in pages:  # every page's queue is still there
+        harness.run(server.events.get_events, page.queue_id, queues.EMBED_VIEWER_ID, None, True)
+    registered = [harness.post("/register", hamlet).json()["queue_id"] for _ in range(3)]
+    answers = [
+        harness.get("/events", hamlet, queue_id=q, last_event_id=-1, dont_block=True).json()
+        for q in registered
+    ]
+    assert [a.get("code") for a in answers].count("BAD_EVENT_QUEUE_ID") == 1, answers

@@ -109,12 +109,18 @@ def test_bad_tokens_and_parameters(harness: Harness, zulip_realm: dict[str, Acco
                 "Invalid or revoked embed token",
                 "UNAUTHORIZED",
             )
-        assert_embed_error(
-            harness.client.post(path, params={"token": token}),
-            405,
-            "Method Not Allowed",
-            "BAD_REQUEST",
-        )
+        # Other methods get the API's answers (Zulip's 405 body, OPTIONS 204), as the docs do.
+        for method in ("POST", "PATCH", "DELETE"):
+            refused = harness.client.request(method, path, params={"token": token})
+            assert refused.status_code == 405, refused.text
+            assert refused.headers["allow"] == "GET, HEAD"
+            assert refused.json() == {
+                "result": "error",
+                "msg": "Method Not Allowed",
+                "allowed_methods": ["GET", "HEAD"],
+            }
+        options = harness.client.options(path, params={"token": token})
+        assert (options.status_code, options.headers["allow"]) == (204, "GET, HEAD")
     head = harness.client.head("/embed/stream", params={"token": token})
     assert head.status_code == 200
     assert head.headers["content-type"].startswith("text/event-stream")

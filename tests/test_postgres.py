@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import random
 import subprocess
@@ -312,8 +313,17 @@ def test_database_outage_gets_503_and_service_resumes(tmp_path: Path, database: 
             people = make_people(database, 8)
             acknowledged = [p for p in people[:3] if report(server, p).status_code == 200]
             assert len(acknowledged) == 3
+            embed = json.loads(server.cli("embed", "create", "--json"))["token"]
 
             proxy.cut()
+            # The embed too answers the API's 503 (never a 500): a token it must look up, and
+            # one it knows, whose page cannot be confirmed against the store either.
+            for token in ("Zz" * 16, embed):
+                response = httpx.get(
+                    server.url + "/embed/presence.json", params={"token": token}, timeout=30
+                )
+                assert response.status_code == 503, response.text
+                assert response.json()["code"] == "SERVICE_UNAVAILABLE"
             refused = []
             for person in people[3:6]:
                 started = time.monotonic()
@@ -346,6 +356,8 @@ def test_database_outage_gets_503_and_service_resumes(tmp_path: Path, database: 
                 server.url + "/api/v1/realm/presence", headers=people[0].headers(), timeout=30
             ).json()["presences"]
             assert set(listed) == {p.email for p in acknowledged}
+            shown = httpx.get(server.url + "/embed/presence.json", params={"token": embed})
+            assert shown.status_code == 200, shown.text
             log = server.log()
             assert "Traceback" not in log, log
             assert "503 for POST /api/v1/users/me/presence" in log

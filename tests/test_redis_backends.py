@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from conftest import Harness, assert_error
+from embed_helpers import make_token
 from live import free_port
 from presenced.feed.base import DirectoryChanged, Notice, PresenceCommitted
 from presenced.feed.redis import RedisChangeFeed
@@ -97,6 +98,25 @@ def test_without_redis_events_answer_503_and_presence_keeps_working(
             assert response.headers["retry-after"] == "5"
     fail_open = [r for r in caplog.records if "rate limiting is failing open" in r.getMessage()]
     assert len(fail_open) == 1  # once, not once per request
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_without_redis_an_embed_stream_answers_503_without_a_traceback(
+    make_harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The page's stream needs an event queue: with Redis out of reach it is refused before
+    it starts, as ``/register`` is, and the page (which falls back to presence.json, still
+    served) tries again later."""
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    harness = make_harness(redis_url=nowhere)
+    harness.account("hamlet@zulip.com")
+    token, _ = make_token(harness)
+    with caplog.at_level(logging.WARNING, logger="presenced"):
+        response = harness.client.get("/embed/stream", params={"token": token})
+        assert_error(response, 503, UNAVAILABLE, "SERVICE_UNAVAILABLE")
+        assert response.headers["retry-after"] == "5"
+        listed = harness.client.get("/embed/presence.json", params={"token": token})
+        assert listed.status_code == 200, listed.text
     assert not any(r.exc_info for r in caplog.records)
 
 

@@ -45,6 +45,8 @@ async def embed_users(store: Store, realm: Realm, emails: str | None) -> frozens
             raise CommandError(f"no user {email!r} in {realm_label(realm)}")
         if user.is_bot:
             raise CommandError(f"{email} is a bot: embeds never show bots")
+        if not user.is_active:
+            raise CommandError(f"{email} is deactivated: embeds never show deactivated users")
         ids.add(user.id)
     if not ids:
         raise CommandError("--users names nobody; leave it out to cover the whole organization")

@@ -70,8 +70,12 @@ class EventSystem(Protocol):
         event_types: frozenset[str] | None,
         presence_format: PresenceFormat,
         idle_timeout: float | None,
+        *,
+        capped: bool = True,
     ) -> EventQueue:
-        """A new queue that will hear of every change published from now on."""
+        """A new queue that will hear of every change published from now on. At the per-user
+        cap the user's idlest queue is reclaimed first, unless ``capped`` is false (the embed's
+        pages, which all share one viewer that is nobody's account)."""
         ...
 
     async def get_events(

@@ -246,6 +246,8 @@ class RedisEventSystem:
         event_types: frozenset[str] | None,
         presence_format: PresenceFormat,
         idle_timeout: float | None,
+        *,
+        capped: bool = True,
     ) -> EventQueue:
         if self._undelivered:
             await self._end_undelivered()
@@ -267,7 +269,7 @@ class RedisEventSystem:
             encode_settings(queue),
             encode_progress(queue),
             repr(now + queue.idle_timeout),
-            self.settings.max_queues_per_user,
+            self.settings.max_queues_per_user if capped else 0,  # the script: 0 is no cap
             self._maxlen,
         )
         return queue

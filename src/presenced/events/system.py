@@ -84,8 +84,12 @@ class InProcessEventSystem:
         event_types: frozenset[str] | None,
         presence_format: PresenceFormat,
         idle_timeout: float | None,
+        *,
+        capped: bool = True,
     ) -> EventQueue:
-        return self.register_now(user_id, realm_id, event_types, presence_format, idle_timeout)
+        return self.register_now(
+            user_id, realm_id, event_types, presence_format, idle_timeout, capped=capped
+        )
 
     def register_now(
         self,
@@ -94,6 +98,8 @@ class InProcessEventSystem:
         event_types: frozenset[str] | None,
         presence_format: PresenceFormat,
         idle_timeout: float | None,
+        *,
+        capped: bool = True,
     ) -> EventQueue:
         """A new queue that will hear of every change published from now on."""
         realm = self._realm(realm_id)
@@ -109,7 +115,8 @@ class InProcessEventSystem:
             now,
             realm.log.head,
         )
-        self._reclaim_for(user_id)
+        if capped:
+            self._reclaim_for(user_id)
         self._queues[queue.queue_id] = queue
         realm.queue_ids.add(queue.queue_id)
         held = self._user_queues.get(user_id)

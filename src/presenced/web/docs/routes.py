@@ -20,8 +20,8 @@ from presenced.realms import realm_url, subdomain_for_host
 from presenced.settings import Settings
 from presenced.web.docs.assets import Asset, load_assets
 from presenced.web.docs.site import INDEX_PAGE, DocsSite
+from presenced.web.methods import refuse_other_methods
 
-READ_METHODS = ("GET", "HEAD")
 HTML = "text/html; charset=utf-8"
 PAGE_HEADERS = {
     # Everything a page needs comes from this server; nothing inline runs.
@@ -46,17 +46,6 @@ class AnyMethod:
         await response(scope, receive, send)
 
 
-def _not_allowed(request: Request) -> Response | None:
-    """None for GET/HEAD; otherwise the API's answer to OPTIONS (204) or any other method."""
-    if request.method in READ_METHODS:
-        return None
-    allow = {"Allow": ", ".join(READ_METHODS)}
-    if request.method == "OPTIONS":
-        return Response(status_code=204, headers=allow)
-    body = {"result": "error", "msg": "Method Not Allowed", "allowed_methods": list(READ_METHODS)}
-    return json_response(body, 405, allow)
-
-
 def _respond(request: Request, body: bytes, media_type: str, headers: dict[str, str]) -> Response:
     if request.method == "HEAD":
         return Response(None, media_type=media_type, headers=headers)
@@ -74,7 +63,7 @@ def docs_routes(settings: Settings, site: DocsSite | None = None) -> list[BaseRo
     assets = load_assets()
 
     async def page(request: Request) -> Response:
-        refused = _not_allowed(request)
+        refused = refuse_other_methods(request)
         if refused is not None:
             return refused
         slug = request.path_params.get("slug", INDEX_PAGE)
@@ -90,7 +79,7 @@ def docs_routes(settings: Settings, site: DocsSite | None = None) -> list[BaseRo
         return _respond(request, html, HTML, PAGE_HEADERS)
 
     async def asset(request: Request) -> Response:
-        refused = _not_allowed(request)
+        refused = refuse_other_methods(request)
         if refused is not None:
             return refused
         found: Asset | None = assets.get(request.path_params["name"])

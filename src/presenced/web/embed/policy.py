@@ -5,26 +5,61 @@ A token made without ``--origin`` may be used from any site; with origins, only 
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from presenced.store.base import EmbedToken
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
 class OriginError(ValueError):
     pass
 
 
+def _ascii_host(host: str) -> str | None:
+    """The host as a browser's ``Origin`` header spells it (an IDN in its ``xn--`` form), or
+    None if it is no host name."""
+    try:
+        ascii_host = host if host.isascii() else host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return ascii_host if _valid_host(ascii_host) else None
+
+
+def _valid_host(host: str) -> bool:
+    """A DNS name (IDNs in their ``xn--`` form) or an IP address: nothing else may reach the
+    ``frame-ancestors`` header (a space or ``;`` there would widen or add directives)."""
+    if _DNS_NAME.match(host):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def normalize_origin(value: str) -> str:
     """``scheme://host[:port]`` from a URL an operator gives (a path is dropped)."""
-    parts = urlsplit(value.strip())
+    not_an_origin = OriginError(
+        f"{value!r} is not an http(s) origin such as https://intranet.example"
+    )
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:  # a bracketed host that is no IP address
+        raise not_an_origin from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise OriginError(f"{value!r} is not an http(s) origin such as https://intranet.example")
+        raise not_an_origin
     try:
         port = parts.port
     except ValueError:
         raise OriginError(f"{value!r} has an invalid port") from None
     default = {"http": 80, "https": 443}[parts.scheme]
-    host = parts.hostname.lower()
+    host = _ascii_host(parts.hostname.lower())
+    if host is None:
+        raise not_an_origin
     if ":" in host:
         host = f"[{host}]"
     return f"{parts.scheme}://{host}" + ("" if port in (None, default) else f":{port}")

@@ -15,7 +15,7 @@ import contextlib
 from typing import Any
 
 from presenced.core.server import Server
-from presenced.events.base import BadEventQueueError
+from presenced.events.base import BadEventQueueError, EventsUnavailableError
 from presenced.events.formats import PresenceFormat
 from presenced.events.queue import EventQueue
 from presenced.store.base import Realm
@@ -26,8 +26,10 @@ PRESENCE_EVENTS = frozenset({"presence"})
 
 
 async def open_queue(server: Server, realm: Realm) -> EventQueue:
+    # Every page is this one viewer: the per-user cap would make the 51st page evict another,
+    # which reopens and evicts the next, round and round (a core busy at 70 pages).
     return await server.events.register(
-        EMBED_VIEWER_ID, realm.id, PRESENCE_EVENTS, PresenceFormat.MODERN, None
+        EMBED_VIEWER_ID, realm.id, PRESENCE_EVENTS, PresenceFormat.MODERN, None, capped=False
     )
 
 
@@ -68,5 +70,6 @@ async def next_presences(
 
 
 async def close_queue(server: Server, queue: EventQueue) -> None:
-    with contextlib.suppress(BadEventQueueError):
+    """Delete the page's queue; one already gone, or out of reach, expires by itself."""
+    with contextlib.suppress(BadEventQueueError, EventsUnavailableError):
         await server.events.delete(queue.queue_id, EMBED_VIEWER_ID)

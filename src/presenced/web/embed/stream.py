@@ -13,6 +13,7 @@ in-memory index once per ping interval.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -23,9 +24,13 @@ from sse_starlette import ServerSentEvent
 
 from presenced.core.server import Server
 from presenced.events.base import BadEventQueueError, EventsUnavailableError
+from presenced.events.queue import EventQueue
+from presenced.store.base import StoreUnavailableError
 from presenced.web.embed import queues
 from presenced.web.embed.grants import Grant, Grants
 from presenced.web.embed.people import SharedIndexes, newest_update_id, people_of
+
+logger = logging.getLogger("presenced.embed")
 
 CHECK_SECS = 1.0
 """How long a feed waits for events before re-checking its token."""
@@ -87,14 +92,24 @@ class Feed:
         return _event("snapshot", data), people.cursor
 
     async def events(
-        self, token: str, grant: Grant, stopping: Callable[[], bool] = lambda: False
+        self,
+        token: str,
+        grant: Grant,
+        stopping: Callable[[], bool] = lambda: False,
+        queue: EventQueue | None = None,
     ) -> AsyncGenerator[ServerSentEvent, None]:
         """The page's events until its token stops working or ``stopping()`` (the server is
-        shutting down: the stream then ends cleanly and the browser reconnects)."""
+        shutting down: the stream then ends cleanly and the browser reconnects). ``queue``:
+        the page's queue, if the caller opened it; the feed deletes it when it ends.
+
+        If the store or the event queues become unreachable the stream ends (with a warning
+        in the log, never a traceback); the browser reconnects, and gets a 503 until they
+        are back."""
         server = self.server
         refresh_every = float(server.settings.presence_ping_interval_secs)
-        queue = await queues.open_queue(server, grant.realm)
         try:
+            if queue is None:
+                queue = await queues.open_queue(server, grant.realm)
             first, cursor = await self.snapshot(grant)
             yield first
             # The list is large: keep no copy of it per page once it is sent (the response
@@ -108,8 +123,6 @@ class Feed:
                     presences, last_event_id = await queues.next_presences(
                         server, grant.realm, queue, last_event_id, CHECK_SECS
                     )
-                except EventsUnavailableError:  # the browser reconnects once they are back
-                    return
                 except BadEventQueueError:  # dropped (trimmed away): start again
                     queue = await queues.open_queue(server, grant.realm)
                     last_event_id = queue.last_event_id
@@ -142,5 +155,10 @@ class Feed:
                 if covered:
                     data = {"server_timestamp": server.clock(), "presences": covered}
                     yield _event("presence", data)
+        except (EventsUnavailableError, StoreUnavailableError) as exc:
+            logger.warning(
+                "embed stream ended (pages reconnect): %s", str(exc) or type(exc).__name__
+            )
         finally:
-            await queues.close_queue(server, queue)
+            if queue is not None:
+                await queues.close_queue(server, queue)

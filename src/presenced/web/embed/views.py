@@ -11,17 +11,22 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from presenced.api.errors import ApiError, MissingArgumentError
+from presenced.api.errors import ApiError, MissingArgumentError, ServiceUnavailableError
+from presenced.api.events_views import EVENTS_UNAVAILABLE
 from presenced.api.responses import encode_headers, json_error, json_response, json_success
 from presenced.core.server import Server
-from presenced.web.embed import assets, policy
+from presenced.events.base import EventsUnavailableError
+from presenced.store.base import StoreUnavailableError
+from presenced.web.embed import assets, policy, queues
 from presenced.web.embed.grants import Grant, Grants
 from presenced.web.embed.people import SharedIndexes, display_state, people_of
 from presenced.web.embed.stream import CHECK_SECS, Feed
+from presenced.web.methods import refuse_other_methods
 
 logger = logging.getLogger("presenced.embed")
 
@@ -56,25 +61,23 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class EmbedEndpoint:
-    """GET (and HEAD) only; errors in Zulip's envelope, never a traceback to the client."""
+    """GET (and HEAD) only, as the API answers other methods; errors in Zulip's envelope,
+    never a traceback to the client."""
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        response: Response
-        if request.method not in ("GET", "HEAD"):
-            response = json_response(
-                {"result": "error", "msg": "Method Not Allowed", "code": "BAD_REQUEST"},
-                405,
-                {"Allow": "GET, HEAD"},
-            )
-        else:
+        response: Response | None = refuse_other_methods(request)
+        if response is None:
             try:
                 response = await self.handler(request)
             except ApiError as error:
                 response = json_error(error)
+            except StoreUnavailableError as exc:  # as the API answers it
+                logger.warning("503 for %s %s: %s", request.method, request.url.path, exc)
+                response = json_error(ServiceUnavailableError())
             except Exception:
                 logger.exception("error serving %s", request.url.path)
                 response = json_response(
@@ -124,9 +127,18 @@ class EmbedViews:
         headers = {**self._cors(request, grant), **NO_STORE, "X-Accel-Buffering": "no"}
         if request.method == "HEAD":  # the headers only: no stream to keep open
             return Response(media_type="text/event-stream", headers=headers)
+        # Opened before the response starts, so that event queues out of reach (Redis down)
+        # answer 503, as /register does, rather than break a stream already begun.
+        try:
+            queue = await queues.open_queue(self.server, grant.realm)
+        except EventsUnavailableError:
+            raise ServiceUnavailableError(EVENTS_UNAVAILABLE) from None
         shutdown = anyio.Event()
         return EventSourceResponse(
-            self.feed.events(token, grant, shutdown.is_set),
+            self.feed.events(token, grant, shutdown.is_set, queue),
+            # The feed deletes its queue when it ends; this covers a page gone before its
+            # stream began.
+            background=BackgroundTask(queues.close_queue, self.server, queue),
             headers=headers,
             ping=PING_SECS,
             send_timeout=SEND_TIMEOUT_SECS,
