@@ -50,6 +50,8 @@ async def authenticate(request: ApiRequest, server: Server) -> Caller:
     if header is None:
         raise UnauthorizedError("Not logged in: API authentication or user session required")
     email, api_key = basic_credentials(header)
+    # As Zulip's validate_api_key: whitespace around either part is forgiven.
+    email, api_key = email.strip(), api_key.strip()
     if not has_api_key_format(api_key):
         raise UnauthorizedError("Malformed API key")
     await server.changes.ensure_fresh()
