@@ -200,24 +200,26 @@ def test_json_values_allow_whitespace(harness: Harness, zulip_realm: dict[str, A
 
 
 def test_parameter_order_of_checks(harness: Harness, zulip_realm: dict[str, Account]) -> None:
-    """Missing status first, then each parameter in order, then the status value."""
+    """Zulip 11's view (zerver/views/presence.py, update_active_status_backend) declares its
+    parameters alphabetically, and typed_endpoint reports the first failure in declaration
+    order: each bad parameter in turn, then a missing status, then the status value."""
     hamlet = zulip_realm["hamlet"]
-    bad = {
-        "ping_only": "x",
-        "new_user_input": "x",
-        "slim_presence": "x",
-        "last_update_id": "x",
+    data = {
         "history_limit_days": "x",
+        "last_update_id": "x",
+        "new_user_input": "x",
+        "ping_only": "x",
+        "slim_presence": "x",
     }
-    response = harness.request("POST", PRESENCE, account=hamlet, data=bad)
-    assert_error(response, 400, "Missing 'status' argument", "REQUEST_VARIABLE_MISSING")
-    data = {"status": "nonsense", **bad}
-    for name in list(bad):
+    for name in list(data):
         response = harness.request("POST", PRESENCE, account=hamlet, data=data)
         assert_error(response, 400, f"{name} is not valid JSON")
         data[name] = "1" if name in ("last_update_id", "history_limit_days") else "false"
     response = harness.request("POST", PRESENCE, account=hamlet, data=data)
-    assert_error(response, 400, "Invalid status: nonsense")
+    assert_error(response, 400, "Missing 'status' argument", "REQUEST_VARIABLE_MISSING")
+    response = harness.request("POST", PRESENCE, account=hamlet, data={**data, "status": "x"})
+    assert_error(response, 400, "Invalid status: x")
+    assert harness.presence_row(hamlet) is None
 
 
 @pytest.mark.parametrize(
@@ -413,3 +415,88 @@ def test_envelope(harness: Harness, zulip_realm: dict[str, Account]) -> None:
     assert response.content.endswith(b"}\n")
     assert list(response.json())[:2] == ["result", "msg"]
     assert "no-store" in response.headers["cache-control"]
+
+
+# Findings of the compatibility audit against Zulip 11's code.
+
+
+def test_whitespace_around_credentials_is_forgiven(
+    harness: Harness, zulip_realm: dict[str, Account]
+) -> None:
+    """zerver/decorator.py validate_api_key strips the email and the key before its checks."""
+    hamlet = zulip_realm["hamlet"]
+    for credentials in (
+        f" hamlet@zulip.com :{hamlet.api_key}\n",
+        f"hamlet@zulip.com:\t{hamlet.api_key} ",
+    ):
+        response = harness.request("GET", "/realm/presence", headers=basic(credentials))
+        assert response.status_code == 200, (credentials, response.text)
+    response = harness.request("GET", "/realm/presence", headers=basic("hamlet@zulip.com: x "))
+    assert_error(response, 401, "Malformed API key", "UNAUTHORIZED")
+
+
+def test_method_field_of_a_post_form_chooses_the_handler(
+    harness: Harness, zulip_realm: dict[str, Account]
+) -> None:
+    """zerver/lib/rest.py: ``method`` in a POST form body overrides the request's method."""
+    hamlet = zulip_realm["hamlet"]
+    harness.presence(hamlet, "active")
+    # (Straight through the client: the OpenAPI check would refuse an undocumented POST.)
+    response = harness.client.post(
+        f"/api/v1/users/{hamlet.id}/presence",
+        data={"method": "GET"},
+        headers={"Authorization": hamlet.authorization()},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["presence"]["aggregated"]["status"] == "active"
+    # Nothing consumes the field itself, so Zulip lists it as ignored.
+    assert body["ignored_parameters_unsupported"] == ["method"]
+    response = harness.request(
+        "POST", PRESENCE, account=hamlet, data={"method": "GET", "status": "idle"}
+    )
+    assert response.status_code == 405
+    assert response.json()["allowed_methods"] == ["POST"]
+    # Only a form field counts: in the query string it is an ordinary parameter.
+    response = harness.request(
+        "POST", PRESENCE, account=hamlet, params={"method": "GET"}, data={"status": "active"}
+    )
+    assert response.status_code == 200
+    assert response.json()["ignored_parameters_unsupported"] == ["method"]
+
+
+def test_head_is_listed_after_the_declared_methods(harness: Harness) -> None:
+    """rest.py adds HEAD to a GET route with ``setdefault``, after the route's own methods."""
+    response = harness.request("PATCH", "/events")
+    assert response.status_code == 405
+    assert response.json()["allowed_methods"] == ["GET", "DELETE", "HEAD"]
+    assert response.headers["allow"] == "GET, DELETE, HEAD"
+
+
+def test_presence_responses_keep_zulips_key_order(
+    harness: Harness, zulip_realm: dict[str, Account]
+) -> None:
+    """zerver/lib/presence.py: ``presences`` before ``server_timestamp``; a legacy entry has
+    ``aggregated`` before ``website`` (views/presence.py keeps that order for one user)."""
+    hamlet = zulip_realm["hamlet"]
+    legacy = harness.presence(hamlet, "active")
+    assert list(legacy) == [
+        "result",
+        "msg",
+        "presences",
+        "server_timestamp",
+        "presence_last_update_id",
+    ]
+    entry = legacy["presences"][hamlet.email]
+    assert list(entry) == ["aggregated", "website"]
+    assert list(entry["aggregated"]) == ["client", "status", "timestamp"]
+    assert list(entry["website"]) == ["client", "status", "timestamp", "pushable"]
+    modern = harness.presence(hamlet, "active", last_update_id=-1)
+    assert list(modern)[2:] == ["presences", "server_timestamp", "presence_last_update_id"]
+    assert list(modern["presences"][str(hamlet.id)]) == ["active_timestamp", "idle_timestamp"]
+    realm = harness.get("/realm/presence", hamlet).json()
+    assert list(realm) == ["result", "msg", "presences", "server_timestamp"]
+    assert list(realm["presences"][hamlet.email]) == ["aggregated", "website"]
+    single = harness.get(f"/users/{hamlet.id}/presence", hamlet).json()
+    assert list(single["presence"]) == ["aggregated", "website"]
+    assert list(single["presence"]["aggregated"]) == ["status", "timestamp"]

@@ -12,6 +12,7 @@ log, metrics) with the route template, never the raw path or any credential.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -108,11 +109,10 @@ class RestEndpoint:
         self.path = path
         """The route template, as logs and metrics name the endpoint."""
         self.observer: RequestObserver | None = None
-        allowed: list[str] = []
-        for name in methods:
-            allowed.append(name)
-            if name == "GET":
-                allowed.append("HEAD")
+        # Zulip's order: the route's methods as declared, then HEAD for a GET route.
+        allowed = list(methods)
+        if "GET" in methods:
+            allowed.append("HEAD")
         self.allowed = allowed
         self._options_allow = (b"allow", ", ".join(sorted(allowed)).encode())
         self._allow = {"Allow": ", ".join(allowed)}
@@ -157,14 +157,17 @@ class RestEndpoint:
         if method == "OPTIONS":
             options = ApiResponse(status_code=204, headers=[self._options_allow], content_type=None)
             return _Outcome(options, [NEVER_CACHE], None)
+        form: dict[str, str] | None = None
+        if method == "POST":
+            # Zulip's rest_dispatch lets a POST form field ``method`` choose the handler. A
+            # body that cannot be parsed is reported later, after authentication, as before.
+            with contextlib.suppress(ApiError):
+                form = await _form_body(request)
+            if form and "method" in form:
+                method = form["method"]
         spec = self.methods.get("GET" if method == "HEAD" else method)
         if spec is None:
-            response = json_response(
-                {"result": "error", "msg": "Method Not Allowed", "allowed_methods": self.allowed},
-                405,
-                self._allow,
-            )
-            return _Outcome(response, [NEVER_CACHE], None)
+            return _Outcome(self._method_not_allowed(), [NEVER_CACHE], None)
         headers: Headers = [NEVER_CACHE]
         limit: RateLimitResult | None = None
         caller = None
@@ -175,7 +178,9 @@ class RestEndpoint:
                 headers.extend(limit.encoded_headers(self.server.rate_limiter.limit))
                 if not limit.allowed:
                     raise RateLimitedError(limit.retry_after)
-            params = RequestParams(request.query_params, await _form_body(request))
+            if form is None:
+                form = await _form_body(request)
+            params = RequestParams(request.query_params, form)
             answer = await spec.handler(Call(request, self.server, params, caller))
             response = answer if isinstance(answer, ApiResponse) else _adapt(answer)
         except ApiError as error:
@@ -198,6 +203,13 @@ class RestEndpoint:
                 {"result": "error", "msg": "Internal server error", "code": "BAD_REQUEST"}, 500
             )
         return _Outcome(response, headers, caller)
+
+    def _method_not_allowed(self) -> ApiResponse:
+        return json_response(
+            {"result": "error", "msg": "Method Not Allowed", "allowed_methods": self.allowed},
+            405,
+            self._allow,
+        )
 
     async def _authenticate(self, request: ApiRequest) -> Caller:
         """Authenticate, unless the client's address has failed too often of late."""
