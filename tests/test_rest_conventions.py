@@ -6,8 +6,10 @@ import base64
 from collections.abc import Callable
 
 import pytest
+from starlette.types import Message
 
 from conftest import BACKENDS, Account, Harness, assert_error
+from presenced.api.request import ApiRequest
 from presenced.store.base import BotType
 
 PRESENCE = "/users/me/presence"
@@ -500,3 +502,24 @@ def test_presence_responses_keep_zulips_key_order(
     single = harness.get(f"/users/{hamlet.id}/presence", hamlet).json()
     assert list(single["presence"]) == ["aggregated", "website"]
     assert list(single["presence"]["aggregated"]) == ["status", "timestamp"]
+
+
+def test_raw_bytes_decode_as_django_does(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    """Django's QueryDict: UTF-8, else ISO-8859-1, for the query string and the form body."""
+    headers = {
+        "Authorization": zulip_realm["hamlet"].authorization(),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    for raw in ("é".encode(), "é".encode("iso-8859-1")):
+        response = harness.client.post(
+            "/api/v1/users/me/presence", content=b"status=" + raw, headers=headers
+        )
+        assert_error(response, 400, "Invalid status: é")
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+    for raw in ("é".encode(), "é".encode("iso-8859-1")):
+        request = ApiRequest({**scope, "query_string": b"status=" + raw}, _no_body)
+        assert request.query_params == {"status": "é"}
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
