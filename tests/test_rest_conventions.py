@@ -373,6 +373,30 @@ def test_unknown_route(harness: Harness, zulip_realm: dict[str, Account]) -> Non
     assert response.json()["result"] == "error"
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/realm/presence/"),
+        ("POST", "/api/v1/users/me/presence/"),
+        ("GET", "/api/v1/users/8/presence/"),
+        ("GET", "/api/v1//realm/presence"),
+    ],
+)
+def test_trailing_slash_is_not_found(
+    harness: Harness, zulip_realm: dict[str, Account], method: str, path: str
+) -> None:
+    """Django matches paths exactly (it only ever appends a slash): no redirect to the route."""
+    response = harness.client.request(
+        method,
+        path,
+        data={"status": "active"} if method == "POST" else None,
+        headers={"Authorization": zulip_realm["hamlet"].authorization()},
+    )
+    assert response.status_code == 404, response.headers
+    assert response.json() == {"result": "error", "msg": "Not Found", "code": "BAD_REQUEST"}
+    assert harness.presence_row(zulip_realm["hamlet"]) is None
+
+
 def test_plus_and_at_in_path(harness: Harness, zulip_realm: dict[str, Account]) -> None:
     plus = harness.account("iago+x@zulip.com")
     harness.presence(plus, "active")

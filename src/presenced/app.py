@@ -290,6 +290,9 @@ def create_app(
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )
+    # Django never removes a trailing slash: ``/api/v1/realm/presence/`` is not found in Zulip,
+    # where Starlette would redirect it (and a client would follow) to the route.
+    app.router.redirect_slashes = False
     app.state.server = server
     app.state.metrics_allow = metrics.parse_allow_list(settings.metrics_allow)
     return app
