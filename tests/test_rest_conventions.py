@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
+import orjson
 import pytest
 from starlette.types import Message
 
@@ -352,6 +353,10 @@ def test_method_not_allowed_before_auth(
         "allowed_methods": allowed,
     }
     assert response.headers["allow"] == ", ".join(allowed)
+    # zerver/lib/response.py json_method_not_allowed: HttpResponseNotAllowed keeps Django's
+    # default content type, and its JSON body has no final newline.
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.content == orjson.dumps(response.json())
 
 
 def test_options(harness: Harness) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -33,7 +34,13 @@ from presenced.api.errors import (
 )
 from presenced.api.params import RequestParams, parse_form
 from presenced.api.request import ApiRequest, ClientDisconnectedError
-from presenced.api.responses import ApiResponse, Headers, json_error, json_response
+from presenced.api.responses import (
+    ApiResponse,
+    Headers,
+    encode_headers,
+    json_error,
+    json_response,
+)
 from presenced.core.server import Server
 from presenced.ratelimit.base import RateLimitResult
 from presenced.store.base import Realm, StoreBusyError, StoreUnavailableError, User
@@ -42,6 +49,8 @@ logger = logging.getLogger("presenced.api")
 
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
+DJANGO_HTML = (b"content-type", b"text/html; charset=utf-8")
+"""Django's default content type, which Zulip's 405 responses keep."""
 NEVER_CACHE = (b"cache-control", b"max-age=0, no-cache, no-store, must-revalidate, private")
 CLIENT_CLOSED = 499
 """The status recorded (never sent) for a client that went away mid-request (nginx's)."""
@@ -205,11 +214,12 @@ class RestEndpoint:
         return _Outcome(response, headers, caller)
 
     def _method_not_allowed(self) -> ApiResponse:
-        return json_response(
-            {"result": "error", "msg": "Method Not Allowed", "allowed_methods": self.allowed},
-            405,
-            self._allow,
+        """As Zulip's ``json_method_not_allowed``: a JSON body (without the final newline) in
+        Django's ``HttpResponseNotAllowed``, which keeps HTML's content type."""
+        body = orjson.dumps(
+            {"result": "error", "msg": "Method Not Allowed", "allowed_methods": self.allowed}
         )
+        return ApiResponse(body, 405, encode_headers(self._allow), content_type=DJANGO_HTML)
 
     async def _authenticate(self, request: ApiRequest) -> Caller:
         """Authenticate, unless the client's address has failed too often of late."""
