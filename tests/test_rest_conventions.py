@@ -363,6 +363,9 @@ def test_options(harness: Harness) -> None:
     response = harness.request("OPTIONS", "/realm/presence")
     assert response.status_code == 204
     assert response.headers["allow"] == "GET, HEAD"
+    assert response.content == b""
+    # A bare Django HttpResponse(status=204): it still names Django's default content type.
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert harness.request("OPTIONS", PRESENCE).headers["allow"] == "POST"
 
 

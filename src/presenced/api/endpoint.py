@@ -50,7 +50,7 @@ logger = logging.getLogger("presenced.api")
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 DJANGO_HTML = (b"content-type", b"text/html; charset=utf-8")
-"""Django's default content type, which Zulip's 405 responses keep."""
+"""Django's default content type, which Zulip's 405 and OPTIONS responses keep."""
 NEVER_CACHE = (b"cache-control", b"max-age=0, no-cache, no-store, must-revalidate, private")
 CLIENT_CLOSED = 499
 """The status recorded (never sent) for a client that went away mid-request (nginx's)."""
@@ -164,7 +164,9 @@ class RestEndpoint:
     async def _respond(self, request: ApiRequest) -> _Outcome:
         method = request.method
         if method == "OPTIONS":
-            options = ApiResponse(status_code=204, headers=[self._options_allow], content_type=None)
+            options = ApiResponse(
+                status_code=204, headers=[self._options_allow], content_type=DJANGO_HTML
+            )
             return _Outcome(options, [NEVER_CACHE], None)
         form: dict[str, str] | None = None
         if method == "POST":
