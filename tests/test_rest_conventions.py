@@ -451,6 +451,24 @@ def test_envelope(harness: Harness, zulip_realm: dict[str, Account]) -> None:
     assert "no-store" in response.headers["cache-control"]
 
 
+def test_raised_errors_carry_no_cache_headers(
+    harness: Harness, zulip_realm: dict[str, Account]
+) -> None:
+    """Zulip's never-cache headers come from a wrapper around rest_dispatch (zerver/lib/rest.py)
+    that sees only returned responses; a raised error is rendered later by JsonErrorHandler."""
+    hamlet = zulip_realm["hamlet"]
+    for response in (
+        harness.post(PRESENCE, hamlet, status="nonsense"),
+        harness.post(PRESENCE, hamlet),
+        harness.request("GET", "/realm/presence"),
+        harness.get("/users/nobody@zulip.com/presence", hamlet),
+    ):
+        assert response.status_code in (400, 401), response.text
+        assert "cache-control" not in response.headers
+    for response in (harness.request("PATCH", PRESENCE), harness.request("OPTIONS", PRESENCE)):
+        assert "no-store" in response.headers["cache-control"]
+
+
 # Findings of the compatibility audit against Zulip 11's code.
 
 

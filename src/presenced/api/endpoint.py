@@ -194,6 +194,7 @@ class RestEndpoint:
             params = RequestParams(request.query_params, form)
             answer = await spec.handler(Call(request, self.server, params, caller))
             response = answer if isinstance(answer, ApiResponse) else _adapt(answer)
+            return _Outcome(response, headers, caller)
         except ApiError as error:
             if self.observer is not None:
                 if isinstance(error, UnauthorizedError):
@@ -213,6 +214,9 @@ class RestEndpoint:
             response = json_response(
                 {"result": "error", "msg": "Internal server error", "code": "BAD_REQUEST"}, 500
             )
+        # A raised error skips Zulip's never-cache wrapper around rest_dispatch: its middleware
+        # builds the response, with the rate-limit headers but no Cache-Control.
+        headers.remove(NEVER_CACHE)
         return _Outcome(response, headers, caller)
 
     def _method_not_allowed(self) -> ApiResponse:
