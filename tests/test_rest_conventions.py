@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 
+import httpx2 as httpx
 import orjson
 import pytest
 from starlette.types import Message
@@ -465,8 +468,22 @@ def test_raised_errors_carry_no_cache_headers(
     ):
         assert response.status_code in (400, 401), response.text
         assert "cache-control" not in response.headers
-    for response in (harness.request("PATCH", PRESENCE), harness.request("OPTIONS", PRESENCE)):
-        assert "no-store" in response.headers["cache-control"]
+        assert "expires" not in response.headers
+    returned: list[Callable[[], httpx.Response]] = [
+        lambda: harness.post(PRESENCE, hamlet, status="active"),
+        lambda: harness.request("PATCH", PRESENCE),
+        lambda: harness.request("OPTIONS", PRESENCE),
+    ]
+    for send in returned:
+        before = int(time.time())
+        response = send()
+        after = time.time()
+        assert response.headers["cache-control"] == (
+            "max-age=0, no-cache, no-store, must-revalidate, private"
+        )
+        # Django's add_never_cache_headers: Expires is the time of the response, an HTTP date.
+        expires = parsedate_to_datetime(response.headers["expires"])
+        assert before <= expires.timestamp() <= after
 
 
 # Findings of the compatibility audit against Zulip 11's code.

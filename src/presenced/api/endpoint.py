@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Protocol
 
 import orjson
@@ -54,6 +55,19 @@ DJANGO_HTML = (b"content-type", b"text/html; charset=utf-8")
 NEVER_CACHE = (b"cache-control", b"max-age=0, no-cache, no-store, must-revalidate, private")
 CLIENT_CLOSED = 499
 """The status recorded (never sent) for a client that went away mid-request (nginx's)."""
+
+
+_expires: tuple[int, Headers] = (0, [])
+
+
+def never_cache() -> Headers:
+    """Django's ``add_never_cache_headers``: ``Expires`` now (an HTTP date, made once a
+    second) and ``Cache-Control``."""
+    global _expires
+    now = int(time.time())
+    if _expires[0] != now:
+        _expires = (now, [(b"expires", formatdate(now, usegmt=True).encode()), NEVER_CACHE])
+    return list(_expires[1])
 
 
 @dataclass
@@ -167,7 +181,7 @@ class RestEndpoint:
             options = ApiResponse(
                 status_code=204, headers=[self._options_allow], content_type=DJANGO_HTML
             )
-            return _Outcome(options, [NEVER_CACHE], None)
+            return _Outcome(options, never_cache(), None)
         form: dict[str, str] | None = None
         if method == "POST":
             # Zulip's rest_dispatch lets a POST form field ``method`` choose the handler. A
@@ -178,8 +192,8 @@ class RestEndpoint:
                 method = form["method"]
         spec = self.methods.get("GET" if method == "HEAD" else method)
         if spec is None:
-            return _Outcome(self._method_not_allowed(), [NEVER_CACHE], None)
-        headers: Headers = [NEVER_CACHE]
+            return _Outcome(self._method_not_allowed(), never_cache(), None)
+        headers: Headers = []
         limit: RateLimitResult | None = None
         caller = None
         try:
@@ -194,7 +208,7 @@ class RestEndpoint:
             params = RequestParams(request.query_params, form)
             answer = await spec.handler(Call(request, self.server, params, caller))
             response = answer if isinstance(answer, ApiResponse) else _adapt(answer)
-            return _Outcome(response, headers, caller)
+            return _Outcome(response, [*never_cache(), *headers], caller)
         except ApiError as error:
             if self.observer is not None:
                 if isinstance(error, UnauthorizedError):
@@ -215,8 +229,7 @@ class RestEndpoint:
                 {"result": "error", "msg": "Internal server error", "code": "BAD_REQUEST"}, 500
             )
         # A raised error skips Zulip's never-cache wrapper around rest_dispatch: its middleware
-        # builds the response, with the rate-limit headers but no Cache-Control.
-        headers.remove(NEVER_CACHE)
+        # builds the response, with the rate-limit headers but no Cache-Control or Expires.
         return _Outcome(response, headers, caller)
 
     def _method_not_allowed(self) -> ApiResponse:
