@@ -17,7 +17,10 @@ from presenced.presence.read import HistoryWindowError, window_start
 from presenced.store.base import User
 
 STATUSES = {"active": True, "idle": False}
-SQL_BIGINT = 2**63
+CURSOR_MIN = -(2**63)
+CURSOR_END = 2**64
+"""Zulip 11 (Django 5) answers a cursor past its unsigned 64-bit column with an empty delta
+that echoes it; beyond what a JSON encoder writes as a 64-bit integer, it fails with a 500."""
 
 
 async def update_presence(call: Call) -> Response:
@@ -36,7 +39,7 @@ async def update_presence(call: Call) -> Response:
         raise ApiError(f"Invalid status: {status}")
     if cursor is not None:
         slim = True
-        if not -SQL_BIGINT <= cursor < SQL_BIGINT:
+        if not CURSOR_MIN <= cursor < CURSOR_END:
             raise ApiError("Invalid last_update_id")
     clock = call.server.clock
     if history_limit_days is not None:
