@@ -13,6 +13,7 @@ import pytest
 from starlette.types import Message
 
 from conftest import BACKENDS, Account, Harness, assert_error
+from presenced.api.auth import NOT_LOGGED_IN
 from presenced.api.request import ApiRequest
 from presenced.store.base import BotType
 
@@ -596,3 +597,32 @@ def test_raw_bytes_decode_as_django_does(harness: Harness, zulip_realm: dict[str
 
 async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/json/users/me/presence"),
+        ("GET", "/json/users/8/presence"),
+        ("GET", "/json/realm/presence"),
+    ],
+)
+def test_json_paths_ask_for_a_session(
+    harness: Harness, zulip_realm: dict[str, Account], method: str, path: str
+) -> None:
+    """Zulip serves the API under /json/ for its web app's session; Basic credentials count
+    only under /api (rest_dispatch), so without a session its middleware answers 401."""
+    hamlet = zulip_realm["hamlet"]
+    for headers in ({}, {"Authorization": hamlet.authorization()}):
+        response = harness.client.request(
+            method, path, data={"status": "active"} if method == "POST" else None, headers=headers
+        )
+        body = assert_error(response, 401, NOT_LOGGED_IN, "UNAUTHORIZED")
+        assert list(body) == ["result", "msg", "code"]
+        assert response.headers["www-authenticate"] == 'Session realm="zulip"'
+    assert harness.presence_row(hamlet) is None
+    # Routing still comes first.
+    other = "GET" if method == "POST" else "POST"
+    response = harness.client.request(other, path)
+    assert response.status_code == 405
+    assert response.json()["allowed_methods"] == (["POST"] if method == "POST" else ["GET", "HEAD"])

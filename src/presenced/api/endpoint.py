@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from presenced.api.auth import Caller, authenticate
+from presenced.api.auth import NOT_LOGGED_IN, Caller, authenticate
 from presenced.api.compression import accepts_gzip
 from presenced.api.errors import (
     ApiError,
@@ -126,10 +126,15 @@ class _Outcome:
 
 
 class RestEndpoint:
-    def __init__(self, server: Server, methods: dict[str, Method], path: str = "") -> None:
+    def __init__(
+        self, server: Server, methods: dict[str, Method], path: str = "", *, session: bool = False
+    ) -> None:
         self.server = server
         self.methods = methods
         self.path = path
+        self.session = session
+        """Zulip's ``/json/`` twin of an API route: it takes a browser session, which
+        presenced does not have, so every call but a public one is refused as unauthenticated."""
         """The route template, as logs and metrics name the endpoint."""
         self.observer: RequestObserver | None = None
         # Zulip's order: the route's methods as declared, then HEAD for a GET route.
@@ -242,6 +247,10 @@ class RestEndpoint:
 
     async def _authenticate(self, request: ApiRequest) -> Caller:
         """Authenticate, unless the client's address has failed too often of late."""
+        if self.session:
+            # Zulip's rest_dispatch: Basic credentials count only under /api; without a
+            # session, its middleware asks for one.
+            raise UnauthorizedError(NOT_LOGGED_IN, scheme="Session")
         throttle = self.server.auth_throttle
         if not throttle.enabled:
             return await authenticate(request, self.server)
