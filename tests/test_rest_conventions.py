@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 
+import httpx2 as httpx
+import orjson
 import pytest
+from starlette.types import Message
 
 from conftest import BACKENDS, Account, Harness, assert_error
+from presenced.api.auth import NOT_LOGGED_IN
+from presenced.api.request import ApiRequest
 from presenced.store.base import BotType
 
 PRESENCE = "/users/me/presence"
@@ -200,24 +207,26 @@ def test_json_values_allow_whitespace(harness: Harness, zulip_realm: dict[str, A
 
 
 def test_parameter_order_of_checks(harness: Harness, zulip_realm: dict[str, Account]) -> None:
-    """Missing status first, then each parameter in order, then the status value."""
+    """Zulip 11's view (zerver/views/presence.py, update_active_status_backend) declares its
+    parameters alphabetically, and typed_endpoint reports the first failure in declaration
+    order: each bad parameter in turn, then a missing status, then the status value."""
     hamlet = zulip_realm["hamlet"]
-    bad = {
-        "ping_only": "x",
-        "new_user_input": "x",
-        "slim_presence": "x",
-        "last_update_id": "x",
+    data = {
         "history_limit_days": "x",
+        "last_update_id": "x",
+        "new_user_input": "x",
+        "ping_only": "x",
+        "slim_presence": "x",
     }
-    response = harness.request("POST", PRESENCE, account=hamlet, data=bad)
-    assert_error(response, 400, "Missing 'status' argument", "REQUEST_VARIABLE_MISSING")
-    data = {"status": "nonsense", **bad}
-    for name in list(bad):
+    for name in list(data):
         response = harness.request("POST", PRESENCE, account=hamlet, data=data)
         assert_error(response, 400, f"{name} is not valid JSON")
         data[name] = "1" if name in ("last_update_id", "history_limit_days") else "false"
     response = harness.request("POST", PRESENCE, account=hamlet, data=data)
-    assert_error(response, 400, "Invalid status: nonsense")
+    assert_error(response, 400, "Missing 'status' argument", "REQUEST_VARIABLE_MISSING")
+    response = harness.request("POST", PRESENCE, account=hamlet, data={**data, "status": "x"})
+    assert_error(response, 400, "Invalid status: x")
+    assert harness.presence_row(hamlet) is None
 
 
 @pytest.mark.parametrize(
@@ -228,7 +237,7 @@ def test_parameter_order_of_checks(harness: Harness, zulip_realm: dict[str, Acco
         ("history_limit_days", -(10**7)),
         ("last_update_id", 10**30),
         ("last_update_id", -(2**63) - 1),
-        ("last_update_id", 2**63),
+        ("last_update_id", 2**64),
     ],
 )
 def test_absurd_integers_are_refused(
@@ -245,6 +254,12 @@ def test_large_but_valid_integers(harness: Harness, zulip_realm: dict[str, Accou
     body = harness.presence(hamlet, "active", history_limit_days=700_000, last_update_id=2**63 - 1)
     assert body["presences"] == {}
     assert body["presence_last_update_id"] == 2**63 - 1
+    # Past Zulip's unsigned 64-bit column, Django 5 finds no row (an overflowing lookup is an
+    # empty result), so Zulip echoes the cursor; so does presenced, up to 2**64 - 1.
+    for cursor in (2**63, 2**64 - 1):
+        body = harness.presence(hamlet, "active", last_update_id=cursor)
+        assert body["presences"] == {}
+        assert body["presence_last_update_id"] == cursor
     body = harness.presence(hamlet, "active", history_limit_days=-5)
     assert body["presences"] == {}
     # Out of range is refused even when ping-only (Zulip would ignore it there), so that the
@@ -348,12 +363,19 @@ def test_method_not_allowed_before_auth(
         "allowed_methods": allowed,
     }
     assert response.headers["allow"] == ", ".join(allowed)
+    # zerver/lib/response.py json_method_not_allowed: HttpResponseNotAllowed keeps Django's
+    # default content type, and its JSON body has no final newline.
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.content == orjson.dumps(response.json())
 
 
 def test_options(harness: Harness) -> None:
     response = harness.request("OPTIONS", "/realm/presence")
     assert response.status_code == 204
     assert response.headers["allow"] == "GET, HEAD"
+    assert response.content == b""
+    # A bare Django HttpResponse(status=204): it still names Django's default content type.
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert harness.request("OPTIONS", PRESENCE).headers["allow"] == "POST"
 
 
@@ -367,6 +389,30 @@ def test_unknown_route(harness: Harness, zulip_realm: dict[str, Account]) -> Non
     response = harness.client.get("/api/v1/nonexistent")
     assert response.status_code == 404
     assert response.json()["result"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/realm/presence/"),
+        ("POST", "/api/v1/users/me/presence/"),
+        ("GET", "/api/v1/users/8/presence/"),
+        ("GET", "/api/v1//realm/presence"),
+    ],
+)
+def test_trailing_slash_is_not_found(
+    harness: Harness, zulip_realm: dict[str, Account], method: str, path: str
+) -> None:
+    """Django matches paths exactly (it only ever appends a slash): no redirect to the route."""
+    response = harness.client.request(
+        method,
+        path,
+        data={"status": "active"} if method == "POST" else None,
+        headers={"Authorization": zulip_realm["hamlet"].authorization()},
+    )
+    assert response.status_code == 404, response.headers
+    assert response.json() == {"result": "error", "msg": "Not Found", "code": "BAD_REQUEST"}
+    assert harness.presence_row(zulip_realm["hamlet"]) is None
 
 
 def test_plus_and_at_in_path(harness: Harness, zulip_realm: dict[str, Account]) -> None:
@@ -413,3 +459,170 @@ def test_envelope(harness: Harness, zulip_realm: dict[str, Account]) -> None:
     assert response.content.endswith(b"}\n")
     assert list(response.json())[:2] == ["result", "msg"]
     assert "no-store" in response.headers["cache-control"]
+
+
+def test_raised_errors_carry_no_cache_headers(
+    harness: Harness, zulip_realm: dict[str, Account]
+) -> None:
+    """Zulip's never-cache headers come from a wrapper around rest_dispatch (zerver/lib/rest.py)
+    that sees only returned responses; a raised error is rendered later by JsonErrorHandler."""
+    hamlet = zulip_realm["hamlet"]
+    for response in (
+        harness.post(PRESENCE, hamlet, status="nonsense"),
+        harness.post(PRESENCE, hamlet),
+        harness.request("GET", "/realm/presence"),
+        harness.get("/users/nobody@zulip.com/presence", hamlet),
+    ):
+        assert response.status_code in (400, 401), response.text
+        assert "cache-control" not in response.headers
+        assert "expires" not in response.headers
+    returned: list[Callable[[], httpx.Response]] = [
+        lambda: harness.post(PRESENCE, hamlet, status="active"),
+        lambda: harness.request("PATCH", PRESENCE),
+        lambda: harness.request("OPTIONS", PRESENCE),
+    ]
+    for send in returned:
+        before = int(time.time())
+        response = send()
+        after = time.time()
+        assert response.headers["cache-control"] == (
+            "max-age=0, no-cache, no-store, must-revalidate, private"
+        )
+        # Django's add_never_cache_headers: Expires is the time of the response, an HTTP date.
+        expires = parsedate_to_datetime(response.headers["expires"])
+        assert before <= expires.timestamp() <= after
+
+
+# Findings of the compatibility audit against Zulip 11's code.
+
+
+def test_whitespace_around_credentials_is_forgiven(
+    harness: Harness, zulip_realm: dict[str, Account]
+) -> None:
+    """zerver/decorator.py validate_api_key strips the email and the key before its checks."""
+    hamlet = zulip_realm["hamlet"]
+    for credentials in (
+        f" hamlet@zulip.com :{hamlet.api_key}\n",
+        f"hamlet@zulip.com:\t{hamlet.api_key} ",
+    ):
+        response = harness.request("GET", "/realm/presence", headers=basic(credentials))
+        assert response.status_code == 200, (credentials, response.text)
+    response = harness.request("GET", "/realm/presence", headers=basic("hamlet@zulip.com: x "))
+    assert_error(response, 401, "Malformed API key", "UNAUTHORIZED")
+
+
+def test_method_field_of_a_post_form_chooses_the_handler(
+    harness: Harness, zulip_realm: dict[str, Account]
+) -> None:
+    """zerver/lib/rest.py: ``method`` in a POST form body overrides the request's method."""
+    hamlet = zulip_realm["hamlet"]
+    harness.presence(hamlet, "active")
+    # (Straight through the client: the OpenAPI check would refuse an undocumented POST.)
+    response = harness.client.post(
+        f"/api/v1/users/{hamlet.id}/presence",
+        data={"method": "GET"},
+        headers={"Authorization": hamlet.authorization()},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["presence"]["aggregated"]["status"] == "active"
+    # Nothing consumes the field itself, so Zulip lists it as ignored.
+    assert body["ignored_parameters_unsupported"] == ["method"]
+    response = harness.request(
+        "POST", PRESENCE, account=hamlet, data={"method": "GET", "status": "idle"}
+    )
+    assert response.status_code == 405
+    assert response.json()["allowed_methods"] == ["POST"]
+    # Only a form field counts: in the query string it is an ordinary parameter.
+    response = harness.request(
+        "POST", PRESENCE, account=hamlet, params={"method": "GET"}, data={"status": "active"}
+    )
+    assert response.status_code == 200
+    assert response.json()["ignored_parameters_unsupported"] == ["method"]
+
+
+def test_head_is_listed_after_the_declared_methods(harness: Harness) -> None:
+    """rest.py adds HEAD to a GET route with ``setdefault``, after the route's own methods."""
+    response = harness.request("PATCH", "/events")
+    assert response.status_code == 405
+    assert response.json()["allowed_methods"] == ["GET", "DELETE", "HEAD"]
+    assert response.headers["allow"] == "GET, DELETE, HEAD"
+
+
+def test_presence_responses_keep_zulips_key_order(
+    harness: Harness, zulip_realm: dict[str, Account]
+) -> None:
+    """zerver/lib/presence.py: ``presences`` before ``server_timestamp``; a legacy entry has
+    ``aggregated`` before ``website`` (views/presence.py keeps that order for one user)."""
+    hamlet = zulip_realm["hamlet"]
+    legacy = harness.presence(hamlet, "active")
+    assert list(legacy) == [
+        "result",
+        "msg",
+        "presences",
+        "server_timestamp",
+        "presence_last_update_id",
+    ]
+    entry = legacy["presences"][hamlet.email]
+    assert list(entry) == ["aggregated", "website"]
+    assert list(entry["aggregated"]) == ["client", "status", "timestamp"]
+    assert list(entry["website"]) == ["client", "status", "timestamp", "pushable"]
+    modern = harness.presence(hamlet, "active", last_update_id=-1)
+    assert list(modern)[2:] == ["presences", "server_timestamp", "presence_last_update_id"]
+    assert list(modern["presences"][str(hamlet.id)]) == ["active_timestamp", "idle_timestamp"]
+    realm = harness.get("/realm/presence", hamlet).json()
+    assert list(realm) == ["result", "msg", "presences", "server_timestamp"]
+    assert list(realm["presences"][hamlet.email]) == ["aggregated", "website"]
+    single = harness.get(f"/users/{hamlet.id}/presence", hamlet).json()
+    assert list(single["presence"]) == ["aggregated", "website"]
+    assert list(single["presence"]["aggregated"]) == ["status", "timestamp"]
+
+
+def test_raw_bytes_decode_as_django_does(harness: Harness, zulip_realm: dict[str, Account]) -> None:
+    """Django's QueryDict: UTF-8, else ISO-8859-1, for the query string and the form body."""
+    headers = {
+        "Authorization": zulip_realm["hamlet"].authorization(),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    for raw in ("é".encode(), "é".encode("iso-8859-1")):
+        response = harness.client.post(
+            "/api/v1/users/me/presence", content=b"status=" + raw, headers=headers
+        )
+        assert_error(response, 400, "Invalid status: é")
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+    for raw in ("é".encode(), "é".encode("iso-8859-1")):
+        request = ApiRequest({**scope, "query_string": b"status=" + raw}, _no_body)
+        assert request.query_params == {"status": "é"}
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/json/users/me/presence"),
+        ("GET", "/json/users/8/presence"),
+        ("GET", "/json/realm/presence"),
+    ],
+)
+def test_json_paths_ask_for_a_session(
+    harness: Harness, zulip_realm: dict[str, Account], method: str, path: str
+) -> None:
+    """Zulip serves the API under /json/ for its web app's session; Basic credentials count
+    only under /api (rest_dispatch), so without a session its middleware answers 401."""
+    hamlet = zulip_realm["hamlet"]
+    for headers in ({}, {"Authorization": hamlet.authorization()}):
+        response = harness.client.request(
+            method, path, data={"status": "active"} if method == "POST" else None, headers=headers
+        )
+        body = assert_error(response, 401, NOT_LOGGED_IN, "UNAUTHORIZED")
+        assert list(body) == ["result", "msg", "code"]
+        assert response.headers["www-authenticate"] == 'Session realm="zulip"'
+    assert harness.presence_row(hamlet) is None
+    # Routing still comes first.
+    other = "GET" if method == "POST" else "POST"
+    response = harness.client.request(other, path)
+    assert response.status_code == 405
+    assert response.json()["allowed_methods"] == (["POST"] if method == "POST" else ["GET", "HEAD"])

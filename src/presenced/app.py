@@ -70,12 +70,15 @@ def api_routes(server: Server) -> list[Route]:
     def path(route: str, **methods: Method) -> Route:
         return Route("/api/v1" + route, RestEndpoint(server, methods, "/api/v1" + route))
 
+    update = Method(presence_views.update_presence)
+    user_presence = Method(presence_views.get_user_presence)
+    realm_presence = Method(presence_views.get_realm_presence)
     return [
         path("/server_settings", GET=Method(server_views.server_settings, public=True)),
         path("/openapi.json", GET=Method(server_views.openapi_document, public=True)),
-        path("/users/me/presence", POST=Method(presence_views.update_presence)),
-        path("/users/{user_id_or_email}/presence", GET=Method(presence_views.get_user_presence)),
-        path("/realm/presence", GET=Method(presence_views.get_realm_presence)),
+        path("/users/me/presence", POST=update),
+        path("/users/{user_id_or_email}/presence", GET=user_presence),
+        path("/realm/presence", GET=realm_presence),
         path("/register", POST=Method(events_views.register)),
         path(
             "/events",
@@ -89,6 +92,21 @@ def api_routes(server: Server) -> list[Route]:
         path("/users/me", GET=Method(users_views.get_own_user)),
         path("/users", GET=Method(users_views.get_users)),
         path("/users/{user_id}", GET=Method(users_views.get_user)),
+    ]
+
+
+def session_routes(server: Server) -> list[Route]:
+    """Zulip serves its presence API under /json/ too, for its web app's session cookie;
+    presenced has no sessions, so these answer as Zulip does to a request without one."""
+
+    def path(route: str, **methods: Method) -> Route:
+        endpoint = RestEndpoint(server, methods, "/json" + route, session=True)
+        return Route("/json" + route, endpoint)
+
+    return [
+        path("/users/me/presence", POST=Method(presence_views.update_presence)),
+        path("/users/{user_id_or_email}/presence", GET=Method(presence_views.get_user_presence)),
+        path("/realm/presence", GET=Method(presence_views.get_realm_presence)),
     ]
 
 
@@ -282,7 +300,11 @@ def create_app(
             exposed.close()
             await server.store.close()
 
-    routes: list[BaseRoute] = [*operator_routes(server), *api_routes(server)]
+    routes: list[BaseRoute] = [
+        *operator_routes(server),
+        *api_routes(server),
+        *session_routes(server),
+    ]
     if settings.metrics_port == 0:
         routes.append(Route("/metrics", metrics_page, methods=["GET"]))
     routes.extend(docs_routes(settings))
@@ -293,6 +315,9 @@ def create_app(
         exception_handlers={404: not_found},
         lifespan=lifespan,
     )
+    # Django never removes a trailing slash: ``/api/v1/realm/presence/`` is not found in Zulip,
+    # where Starlette would redirect it (and a client would follow) to the route.
+    app.router.redirect_slashes = False
     app.state.server = server
     app.state.metrics_allow = metrics.parse_allow_list(settings.metrics_allow)
     return app

@@ -14,6 +14,8 @@ from presenced.keys import has_api_key_format, hash_api_key
 from presenced.realms import subdomain_for_host
 from presenced.store.base import BotType, Realm, User
 
+NOT_LOGGED_IN = "Not logged in: API authentication or user session required"
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -48,8 +50,10 @@ def basic_credentials(header: str) -> tuple[str, str]:
 async def authenticate(request: ApiRequest, server: Server) -> Caller:
     header = request.headers.get("authorization")
     if header is None:
-        raise UnauthorizedError("Not logged in: API authentication or user session required")
+        raise UnauthorizedError(NOT_LOGGED_IN)
     email, api_key = basic_credentials(header)
+    # As Zulip's validate_api_key: whitespace around either part is forgiven.
+    email, api_key = email.strip(), api_key.strip()
     if not has_api_key_format(api_key):
         raise UnauthorizedError("Malformed API key")
     await server.changes.ensure_fresh()

@@ -12,17 +12,20 @@ log, metrics) with the route template, never the raw path or any credential.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Protocol
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from presenced.api.auth import Caller, authenticate
+from presenced.api.auth import NOT_LOGGED_IN, Caller, authenticate
 from presenced.api.compression import accepts_gzip
 from presenced.api.errors import (
     ApiError,
@@ -32,7 +35,13 @@ from presenced.api.errors import (
 )
 from presenced.api.params import RequestParams, parse_form
 from presenced.api.request import ApiRequest, ClientDisconnectedError
-from presenced.api.responses import ApiResponse, Headers, json_error, json_response
+from presenced.api.responses import (
+    ApiResponse,
+    Headers,
+    encode_headers,
+    json_error,
+    json_response,
+)
 from presenced.core.server import Server
 from presenced.ratelimit.base import RateLimitResult
 from presenced.store.base import Realm, StoreBusyError, StoreUnavailableError, User
@@ -41,9 +50,24 @@ logger = logging.getLogger("presenced.api")
 
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
+DJANGO_HTML = (b"content-type", b"text/html; charset=utf-8")
+"""Django's default content type, which Zulip's 405 and OPTIONS responses keep."""
 NEVER_CACHE = (b"cache-control", b"max-age=0, no-cache, no-store, must-revalidate, private")
 CLIENT_CLOSED = 499
 """The status recorded (never sent) for a client that went away mid-request (nginx's)."""
+
+
+_expires: tuple[int, Headers] = (0, [])
+
+
+def never_cache() -> Headers:
+    """Django's ``add_never_cache_headers``: ``Expires`` now (an HTTP date, made once a
+    second) and ``Cache-Control``."""
+    global _expires
+    now = int(time.time())
+    if _expires[0] != now:
+        _expires = (now, [(b"expires", formatdate(now, usegmt=True).encode()), NEVER_CACHE])
+    return list(_expires[1])
 
 
 @dataclass
@@ -102,17 +126,21 @@ class _Outcome:
 
 
 class RestEndpoint:
-    def __init__(self, server: Server, methods: dict[str, Method], path: str = "") -> None:
+    def __init__(
+        self, server: Server, methods: dict[str, Method], path: str = "", *, session: bool = False
+    ) -> None:
         self.server = server
         self.methods = methods
         self.path = path
+        self.session = session
+        """Zulip's ``/json/`` twin of an API route: it takes a browser session, which
+        presenced does not have, so every call but a public one is refused as unauthenticated."""
         """The route template, as logs and metrics name the endpoint."""
         self.observer: RequestObserver | None = None
-        allowed: list[str] = []
-        for name in methods:
-            allowed.append(name)
-            if name == "GET":
-                allowed.append("HEAD")
+        # Zulip's order: the route's methods as declared, then HEAD for a GET route.
+        allowed = list(methods)
+        if "GET" in methods:
+            allowed.append("HEAD")
         self.allowed = allowed
         self._options_allow = (b"allow", ", ".join(sorted(allowed)).encode())
         self._allow = {"Allow": ", ".join(allowed)}
@@ -155,17 +183,22 @@ class RestEndpoint:
     async def _respond(self, request: ApiRequest) -> _Outcome:
         method = request.method
         if method == "OPTIONS":
-            options = ApiResponse(status_code=204, headers=[self._options_allow], content_type=None)
-            return _Outcome(options, [NEVER_CACHE], None)
+            options = ApiResponse(
+                status_code=204, headers=[self._options_allow], content_type=DJANGO_HTML
+            )
+            return _Outcome(options, never_cache(), None)
+        form: dict[str, str] | None = None
+        if method == "POST":
+            # Zulip's rest_dispatch lets a POST form field ``method`` choose the handler. A
+            # body that cannot be parsed is reported later, after authentication, as before.
+            with contextlib.suppress(ApiError):
+                form = await _form_body(request)
+            if form and "method" in form:
+                method = form["method"]
         spec = self.methods.get("GET" if method == "HEAD" else method)
         if spec is None:
-            response = json_response(
-                {"result": "error", "msg": "Method Not Allowed", "allowed_methods": self.allowed},
-                405,
-                self._allow,
-            )
-            return _Outcome(response, [NEVER_CACHE], None)
-        headers: Headers = [NEVER_CACHE]
+            return _Outcome(self._method_not_allowed(), never_cache(), None)
+        headers: Headers = []
         limit: RateLimitResult | None = None
         caller = None
         try:
@@ -175,9 +208,12 @@ class RestEndpoint:
                 headers.extend(limit.encoded_headers(self.server.rate_limiter.limit))
                 if not limit.allowed:
                     raise RateLimitedError(limit.retry_after)
-            params = RequestParams(request.query_params, await _form_body(request))
+            if form is None:
+                form = await _form_body(request)
+            params = RequestParams(request.query_params, form)
             answer = await spec.handler(Call(request, self.server, params, caller))
             response = answer if isinstance(answer, ApiResponse) else _adapt(answer)
+            return _Outcome(response, [*never_cache(), *headers], caller)
         except ApiError as error:
             if self.observer is not None:
                 if isinstance(error, UnauthorizedError):
@@ -197,10 +233,24 @@ class RestEndpoint:
             response = json_response(
                 {"result": "error", "msg": "Internal server error", "code": "BAD_REQUEST"}, 500
             )
+        # A raised error skips Zulip's never-cache wrapper around rest_dispatch: its middleware
+        # builds the response, with the rate-limit headers but no Cache-Control or Expires.
         return _Outcome(response, headers, caller)
+
+    def _method_not_allowed(self) -> ApiResponse:
+        """As Zulip's ``json_method_not_allowed``: a JSON body (without the final newline) in
+        Django's ``HttpResponseNotAllowed``, which keeps HTML's content type."""
+        body = orjson.dumps(
+            {"result": "error", "msg": "Method Not Allowed", "allowed_methods": self.allowed}
+        )
+        return ApiResponse(body, 405, encode_headers(self._allow), content_type=DJANGO_HTML)
 
     async def _authenticate(self, request: ApiRequest) -> Caller:
         """Authenticate, unless the client's address has failed too often of late."""
+        if self.session:
+            # Zulip's rest_dispatch: Basic credentials count only under /api; without a
+            # session, its middleware asks for one.
+            raise UnauthorizedError(NOT_LOGGED_IN, scheme="Session")
         throttle = self.server.auth_throttle
         if not throttle.enabled:
             return await authenticate(request, self.server)

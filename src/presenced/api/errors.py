@@ -32,9 +32,9 @@ class UnauthorizedError(ApiError):
     status_code = 401
     code = "UNAUTHORIZED"
 
-    def __init__(self, msg: str) -> None:
+    def __init__(self, msg: str, scheme: str = "Basic") -> None:
         super().__init__(msg)
-        self.headers = {"WWW-Authenticate": 'Basic realm="zulip"'}
+        self.headers = {"WWW-Authenticate": f'{scheme} realm="zulip"'}
 
 
 class RateLimitedError(ApiError):

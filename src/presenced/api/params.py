@@ -34,10 +34,19 @@ def path_id(raw: str) -> int | None:
     return value if value <= MAX_ID else None
 
 
+def form_text(raw: bytes) -> str:
+    """A query string or form body as Django's ``QueryDict`` decodes it: UTF-8, or ISO-8859-1
+    when the bytes are not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("iso-8859-1")
+
+
 def parse_form(body: bytes) -> dict[str, str]:
     """As ``parse_qsl(keep_blank_values=True)`` reads it; a body with nothing to unquote (the
     usual ``status=active&last_update_id=12``) is only split."""
-    text = body.decode("utf-8", errors="replace")
+    text = form_text(body)
     if "%" in text or "+" in text:
         return dict(parse_qsl(text, keep_blank_values=True))
     fields = {}

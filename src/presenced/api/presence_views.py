@@ -17,24 +17,29 @@ from presenced.presence.read import HistoryWindowError, window_start
 from presenced.store.base import User
 
 STATUSES = {"active": True, "idle": False}
-SQL_BIGINT = 2**63
+CURSOR_MIN = -(2**63)
+CURSOR_END = 2**64
+"""Zulip 11 (Django 5) answers a cursor past its unsigned 64-bit column with an empty delta
+that echoes it; beyond what a JSON encoder writes as a 64-bit integer, it fails with a 500."""
 
 
 async def update_presence(call: Call) -> Response:
     """``POST /users/me/presence``: record the caller's status, return everyone's."""
     refuse_bots(call)
     params = call.params
-    status = params.string("status")
-    ping_only = params.json_bool("ping_only", False)
-    new_user_input = params.json_bool("new_user_input", False)
-    slim = params.json_bool("slim_presence", False)
-    cursor = params.json_int("last_update_id")
+    # Zulip 11's view declares its parameters in alphabetical order, and its typed_endpoint
+    # reports the first that fails in that order: a missing ``status`` comes last.
     history_limit_days = params.json_int("history_limit_days")
+    cursor = params.json_int("last_update_id")
+    new_user_input = params.json_bool("new_user_input", False)
+    ping_only = params.json_bool("ping_only", False)
+    slim = params.json_bool("slim_presence", False)
+    status = params.string("status")
     if status not in STATUSES:
         raise ApiError(f"Invalid status: {status}")
     if cursor is not None:
         slim = True
-        if not -SQL_BIGINT <= cursor < SQL_BIGINT:
+        if not CURSOR_MIN <= cursor < CURSOR_END:
             raise ApiError("Invalid last_update_id")
     clock = call.server.clock
     if history_limit_days is not None:
@@ -68,8 +73,8 @@ async def update_presence(call: Call) -> Response:
     )
     return json_success(
         {
-            "server_timestamp": server_timestamp,
             "presences": result.presences,
+            "server_timestamp": server_timestamp,
             "presence_last_update_id": result.last_update_id,
         },
         ignored_parameters=params.ignored(),
@@ -88,7 +93,7 @@ async def get_realm_presence(call: Call) -> Response:
         history_limit_days=None,
         now=server_timestamp,
     )
-    return json_success({"server_timestamp": server_timestamp, "presences": result.presences})
+    return json_success({"presences": result.presences, "server_timestamp": server_timestamp})
 
 
 async def find_user(call: Call, user_id_or_email: str) -> User | None:

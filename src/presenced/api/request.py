@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope
 
+from presenced.api.params import form_text
+
 
 class ClientDisconnectedError(Exception):
     """The client went away before its request body was complete."""
@@ -46,7 +48,7 @@ class ApiRequest:
         query: bytes = self.scope.get("query_string", b"")
         if not query:
             return {}
-        return dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+        return dict(parse_qsl(form_text(query), keep_blank_values=True))
 
     @property
     def scheme(self) -> str:

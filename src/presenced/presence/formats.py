@@ -37,11 +37,12 @@ def legacy_client_entry(status: str, ts: int) -> dict[str, Any]:
 def legacy(
     active: float | None, connected: float | None, date_joined: float, activity_offset: float
 ) -> dict[str, Any]:
-    """The per-user object of legacy realm listings: ``website`` and ``aggregated``."""
+    """The per-user object of legacy realm listings: ``aggregated``, then ``website`` (Zulip's
+    key order)."""
     status, ts = legacy_status(active, connected, date_joined, activity_offset)
     return {
-        WEBSITE: legacy_client_entry(status, ts),
         "aggregated": {"client": WEBSITE, "status": status, "timestamp": ts},
+        WEBSITE: legacy_client_entry(status, ts),
     }
 
 
@@ -57,6 +58,6 @@ def single_user_legacy(
     status, ts = legacy_status(active, connected, date_joined, activity_offset)
     aggregated_status = "offline" if timestamp(now) - ts > offline_threshold else status
     return {
-        WEBSITE: {"status": status, "timestamp": ts},
         "aggregated": {"status": aggregated_status, "timestamp": ts},
+        WEBSITE: {"status": status, "timestamp": ts},
     }
