@@ -79,8 +79,9 @@ class Settings:
     event_queue_max_lifespan_secs: int = 86400
     # Registering past this many queues reclaims the user's idlest queue.
     event_queue_max_per_user: int = 50
-    # Failed authentication per client address: past this many in the window, 429 (0 = off).
-    auth_failure_limit: int = 10
+    # Wrong API keys per client address: past this many in the window, 429 (0 = off). High
+    # enough for a client's honest mistakes; a guesser goes from thousands a second to this.
+    auth_failure_limit: int = 100
     auth_failure_window_secs: int = 60
     # ``presenced serve``.
     host: str = "127.0.0.1"

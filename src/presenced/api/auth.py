@@ -7,7 +7,7 @@ import binascii
 import functools
 from dataclasses import dataclass
 
-from presenced.api.errors import ApiError, UnauthorizedError
+from presenced.api.errors import ApiError, InvalidApiKeyError, UnauthorizedError
 from presenced.api.request import ApiRequest
 from presenced.core.server import Server
 from presenced.keys import has_api_key_format, hash_api_key
@@ -59,10 +59,10 @@ async def authenticate(request: ApiRequest, server: Server) -> Caller:
     await server.changes.ensure_fresh()
     found = await server.directory.caller(hash_api_key(api_key))
     if found is None:
-        raise UnauthorizedError("Invalid API key")
+        raise InvalidApiKeyError()
     user, realm = found
     if email.lower() != user.delivery_email.lower():
-        raise UnauthorizedError("Invalid API key")
+        raise InvalidApiKeyError()
     if realm.deactivated:
         raise UnauthorizedError("This organization has been deactivated")
     if not user.is_active:

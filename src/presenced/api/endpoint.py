@@ -29,6 +29,7 @@ from presenced.api.auth import NOT_LOGGED_IN, Caller, authenticate
 from presenced.api.compression import accepts_gzip
 from presenced.api.errors import (
     ApiError,
+    InvalidApiKeyError,
     RateLimitedError,
     ServiceUnavailableError,
     UnauthorizedError,
@@ -260,7 +261,7 @@ class RestEndpoint:
             raise RateLimitedError(wait)
         try:
             return await authenticate(request, self.server)
-        except UnauthorizedError:
+        except InvalidApiKeyError:
             await self.server.changes.authentication_failed(address)
             raise
 

@@ -37,6 +37,15 @@ class UnauthorizedError(ApiError):
         self.headers = {"WWW-Authenticate": f'{scheme} realm="zulip"'}
 
 
+class InvalidApiKeyError(UnauthorizedError):
+    """A well-formed key that opens no account (or another user's): what guessing keys gets,
+    and the only failure the failed-authentication throttle counts. A missing or malformed
+    header costs no lookup, and a right key for a deactivated account is not a guess."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid API key")
+
+
 class RateLimitedError(ApiError):
     """Zulip's body gives the wait in (fractional) seconds; the ``Retry-After`` header takes
     whole seconds (RFC 9110), rounded up so that a client that obeys it is let through."""
