@@ -47,40 +47,41 @@ async def fetch_initial_state(
             now=now,
         )
         state["presences"] = presence.presences
-        state["server_timestamp"] = now
         state["presence_last_update_id"] = presence.last_update_id
+        state["server_timestamp"] = now
     if want("realm"):
         state.update(
             realm_name=realm.name,
             realm_presence_disabled=realm.presence_disabled,
+            event_queue_longpoll_timeout_seconds=settings.event_queue_longpoll_timeout_secs,
             server_presence_ping_interval_seconds=settings.presence_ping_interval_secs,
             server_presence_offline_threshold_seconds=settings.offline_threshold_secs,
-            event_queue_longpoll_timeout_seconds=settings.event_queue_longpoll_timeout_secs,
         )
+    listed_users: list[dict[str, Any]] | None = None
     if want("realm_user"):
         users = await server.directory.visible_users(realm, user)
 
         def listed(u: User) -> dict[str, Any]:
             entry = user_dict(u, client_gravatar=client_gravatar)
-            del entry["is_active"]  # implied by the list it is in, as in Zulip
+            entry.pop("is_active")  # implied by the list it is in, as in Zulip
             return entry
 
-        state["realm_users"] = [listed(u) for u in users if u.is_active]
-        state["realm_non_active_users"] = [listed(u) for u in users if not u.is_active]
-        state["cross_realm_bots"] = []
+        listed_users = [listed(u) for u in users if u.is_active]
+        non_active = [listed(u) for u in users if not u.is_active]
         own = user_dict(user, client_gravatar=False)
         state.update(
+            cross_realm_bots=[],
             avatar_source="G",
-            avatar_url=own["avatar_url"],
             avatar_url_medium=own["avatar_url"],
-            user_id=user.id,
-            email=user.email,
-            delivery_email=user.delivery_email,
-            full_name=user.full_name,
+            avatar_url=own["avatar_url"],
             is_admin=own["is_admin"],
             is_owner=own["is_owner"],
             is_moderator=user.role == Role.MODERATOR,
             is_guest=own["is_guest"],
+            user_id=user.id,
+            email=user.email,
+            delivery_email=user.delivery_email,
+            full_name=user.full_name,
         )
     if want("user_settings"):
         state["user_settings"] = {
@@ -89,6 +90,10 @@ async def fetch_initial_state(
         }
     if want("user_status"):
         state["user_status"] = await user_statuses(server, realm, user)
+    if listed_users is not None:
+        # Zulip's post_process_state turns its raw users into these two lists last.
+        state["realm_users"] = listed_users
+        state["realm_non_active_users"] = non_active
     return state
 
 
