@@ -575,3 +575,32 @@ def test_get_events_reads_every_parameter(fast: Harness) -> None:
     fast.presence(hamlet, "active", ping_only=True)
     got = pending(fast, othello, body)
     assert [list(e) for e in got] == [["type", "presences", "id"]]
+
+
+def test_legacy_settings_event_without_user_settings_object(fast: Harness) -> None:
+    """Zulip below feature level 439: do_change_user_setting follows the user_settings event
+    of a setting in notification_settings_legacy (presence_enabled is one) with
+    update_global_notifications, which only queues without user_settings_object get."""
+    hamlet = fast.account("hamlet@zulip.com")
+    every_type = register(fast, hamlet, fetch_event_types=[])
+    legacy_only = register(fast, hamlet, event_types=["update_global_notifications"])
+    modern = register(
+        fast,
+        hamlet,
+        client_capabilities={"notification_settings_null": False, "user_settings_object": True},
+    )
+    response = fast.request(
+        "PATCH", "/settings", account=hamlet, data={"presence_enabled": "false"}
+    )
+    assert response.status_code == 200, response.text
+    legacy = {
+        "type": "update_global_notifications",
+        "user": hamlet.email,
+        "notification_name": "presence_enabled",
+        "setting": False,
+    }
+    got = pending(fast, hamlet, every_type)
+    assert [e["type"] for e in got] == ["user_settings", "update_global_notifications"]
+    assert got[1] == {**legacy, "id": 1}
+    assert pending(fast, hamlet, legacy_only) == [{**legacy, "id": 0}]
+    assert [e["type"] for e in pending(fast, hamlet, modern)] == ["user_settings"]

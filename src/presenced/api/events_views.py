@@ -165,6 +165,7 @@ async def register(call: Call) -> Response:
             None if event_types is None else frozenset(event_types),
             presence_format,
             idle_timeout,
+            user_settings_object=capabilities.get("user_settings_object", False),
         )
     except EventsUnavailableError:
         raise ServiceUnavailableError(EVENTS_UNAVAILABLE) from None
