@@ -604,3 +604,35 @@ def test_legacy_settings_event_without_user_settings_object(fast: Harness) -> No
     assert got[1] == {**legacy, "id": 1}
     assert pending(fast, hamlet, legacy_only) == [{**legacy, "id": 0}]
     assert [e["type"] for e in pending(fast, hamlet, modern)] == ["user_settings"]
+
+
+def test_register_legacy_settings_without_user_settings_object(fast: Harness) -> None:
+    """fetch_initial_state_data: without user_settings_object, the update_display_settings
+    and update_global_notifications types also give the legacy top-level settings, before
+    user_settings; with it, only user_settings."""
+    hamlet = fast.account("hamlet@zulip.com")
+    response = fast.request(
+        "PATCH", "/settings", account=hamlet, data={"presence_enabled": "false"}
+    )
+    assert response.status_code == 200, response.text
+    legacy = register(fast, hamlet)
+    keys = list(legacy)
+    assert keys.index("emojiset") < keys.index("presence_enabled") < keys.index("user_settings")
+    assert keys[keys.index("emojiset") : keys.index("emojiset") + 3] == [
+        "emojiset",
+        "starred_message_counts",
+        "twenty_four_hour_time",
+    ]
+    assert legacy["presence_enabled"] is False
+    assert legacy["user_settings"]["presence_enabled"] is False
+    only_notifications = register(fast, hamlet, fetch_event_types=["update_global_notifications"])
+    assert only_notifications["presence_enabled"] is False
+    assert "emojiset" not in only_notifications
+    modern = register(
+        fast,
+        hamlet,
+        client_capabilities={"notification_settings_null": False, "user_settings_object": True},
+    )
+    assert "presence_enabled" not in modern
+    assert "emojiset" not in modern
+    assert modern["user_settings"]["presence_enabled"] is False

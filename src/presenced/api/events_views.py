@@ -177,6 +177,7 @@ async def register(call: Call) -> Response:
         modern_presence=simplified or slim_presence,
         history_limit_days=history_limit_days,
         client_gravatar=client_gravatar,
+        user_settings_object=capabilities.get("user_settings_object", False),
     )
     # Zulip's order: the queue and the version first, the state, and last_event_id last
     # (do_events_register adds it after the state is built).

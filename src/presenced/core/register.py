@@ -20,6 +20,10 @@ USER_SETTINGS_DEFAULTS: dict[str, Any] = {
 }
 
 
+# In the order of Zulip's UserProfile.display_settings_legacy.
+DISPLAY_SETTINGS_LEGACY = ("emojiset", "starred_message_counts", "twenty_four_hour_time")
+
+
 async def fetch_initial_state(
     server: Server,
     user: User,
@@ -29,6 +33,7 @@ async def fetch_initial_state(
     modern_presence: bool,
     history_limit_days: int | None,
     client_gravatar: bool,
+    user_settings_object: bool = False,
 ) -> dict[str, Any]:
     def want(event_type: str) -> bool:
         return fetch is None or event_type in fetch
@@ -83,6 +88,14 @@ async def fetch_initial_state(
             delivery_email=user.delivery_email,
             full_name=user.full_name,
         )
+    if not user_settings_object:
+        # Zulip's legacy top-level copies of the settings older than feature level 89, for
+        # clients without the user_settings_object capability (the ones presenced holds).
+        if want("update_display_settings"):
+            for name in DISPLAY_SETTINGS_LEGACY:
+                state[name] = USER_SETTINGS_DEFAULTS[name]
+        if want("update_global_notifications"):
+            state["presence_enabled"] = user.presence_enabled
     if want("user_settings"):
         state["user_settings"] = {
             **USER_SETTINGS_DEFAULTS,
