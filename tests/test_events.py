@@ -461,6 +461,11 @@ def test_register_answers_in_zulips_key_order(fast: Harness) -> None:
         "avatar_source",
         "avatar_url_medium",
         "avatar_url",
+        "can_create_private_streams",
+        "can_create_public_streams",
+        "can_create_web_public_streams",
+        "can_create_streams",
+        "can_invite_others_to_realm",
         "is_admin",
         "is_owner",
         "is_moderator",
@@ -636,3 +641,23 @@ def test_register_legacy_settings_without_user_settings_object(fast: Harness) ->
     assert "presence_enabled" not in modern
     assert "emojiset" not in modern
     assert modern["user_settings"]["presence_enabled"] is False
+
+
+def test_register_channel_and_invite_permissions_follow_zulips_defaults(fast: Harness) -> None:
+    """Zulip's default realm group settings: members create public and private channels and
+    invite; only owners create web-public channels; guests do none of it."""
+    keys = (
+        "can_create_private_streams",
+        "can_create_public_streams",
+        "can_create_web_public_streams",
+        "can_create_streams",
+        "can_invite_others_to_realm",
+    )
+    for role, expected in [
+        (Role.OWNER, (True, True, True, True, True)),
+        (Role.MEMBER, (True, True, False, True, True)),
+        (Role.GUEST, (False, False, False, False, False)),
+    ]:
+        account = fast.account(f"{role.name.lower()}@zulip.com", role=role)
+        state = register(fast, account, fetch_event_types=["realm_user"])
+        assert tuple(state[key] for key in keys) == expected, role

@@ -74,11 +74,19 @@ async def fetch_initial_state(
         listed_users = [listed(u) for u in users if u.is_active]
         non_active = [listed(u) for u in users if not u.is_active]
         own = user_dict(user, client_gravatar=False)
+        member = user.role != Role.GUEST
         state.update(
             cross_realm_bots=[],
             avatar_source="G",
             avatar_url_medium=own["avatar_url"],
             avatar_url=own["avatar_url"],
+            # Zulip's default group settings: members may create public and private
+            # channels and invite; only owners may create web-public ones.
+            can_create_private_streams=member,
+            can_create_public_streams=member,
+            can_create_web_public_streams=user.role == Role.OWNER,
+            can_create_streams=member,
+            can_invite_others_to_realm=member,
             is_admin=own["is_admin"],
             is_owner=own["is_owner"],
             is_moderator=user.role == Role.MODERATOR,
