@@ -661,3 +661,22 @@ def test_register_channel_and_invite_permissions_follow_zulips_defaults(fast: Ha
         account = fast.account(f"{role.name.lower()}@zulip.com", role=role)
         state = register(fast, account, fetch_event_types=["realm_user"])
         assert tuple(state[key] for key in keys) == expected, role
+
+
+def test_register_user_status_lists_status_rows_only(fast: Harness) -> None:
+    """get_all_users_status_dict lists the users with a UserStatus row (which every POST
+    /users/me/status writes, away alone too), minus empty rows of visible users: going
+    invisible through PATCH /settings writes no row."""
+    hamlet, othello = fast.account("hamlet@zulip.com"), fast.account("othello@zulip.com")
+    iago = fast.account("iago@zulip.com")
+    response = fast.request(
+        "PATCH", "/settings", account=hamlet, data={"presence_enabled": "false"}
+    )
+    assert response.status_code == 200, response.text
+    response = fast.post("/users/me/status", othello, away="true")
+    assert response.status_code == 200, response.text
+    state = register(fast, iago, fetch_event_types=["user_status"])
+    assert state["user_status"] == {str(othello.id): {"away": True}}
+    response = fast.post("/users/me/status", othello, away="false")
+    assert response.status_code == 200, response.text
+    assert register(fast, iago, fetch_event_types=["user_status"])["user_status"] == {}

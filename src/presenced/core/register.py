@@ -119,21 +119,24 @@ async def fetch_initial_state(
 
 
 async def user_statuses(server: Server, realm: Realm, viewer: User) -> dict[str, dict[str, Any]]:
-    """Non-empty status fields of the active users the viewer may see; ``away`` (true) for
-    those in invisible mode."""
+    """Zulip's get_all_users_status_dict: the active users the viewer may see who have a
+    status row (any ``POST /users/me/status`` writes one), unless it is empty and they are
+    not invisible; ``away`` (true) for those in invisible mode."""
     access = await server.directory.access(realm)
     statuses = {s.user_id: s for s in await server.store.realm_user_statuses(realm.id)}
     result: dict[str, dict[str, Any]] = {}
     for user in await server.store.list_users(realm.id):
         if not user.is_active or not access.can_access(viewer.id, user.id):
             continue
+        status = statuses.get(user.id)
+        if status is None:
+            continue
         entry: dict[str, Any] = {}
         if not user.presence_enabled:
             entry["away"] = True
-        status = statuses.get(user.id)
-        if status is not None and status.status_text:
+        if status.status_text:
             entry["status_text"] = status.status_text
-        if status is not None and status.emoji_name:
+        if status.emoji_name:
             entry.update(
                 emoji_name=status.emoji_name,
                 emoji_code=status.emoji_code,
