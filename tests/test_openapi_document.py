@@ -863,11 +863,14 @@ def test_event_bodies(presence_format: PresenceFormat) -> None:
 
 
 def test_events_queue_id_and_ignored_parameters_do_not_go_together() -> None:
-    """Zulip names the queue only in answers that waited, which list no ignored parameters."""
+    """Zulip names the queue only in answers that waited, which list no ignored parameters,
+    or that registered a queue (no events; those may list them)."""
     heartbeat = [{"type": "heartbeat", "id": 0}]
     both = {**_events_body(heartbeat), "ignored_parameters_unsupported": ["client_name"]}
     with pytest.raises(AssertionError, match="does not match"):
         validate_response("GET", "/api/v1/events", 200, both)
+    created = {**_events_body([]), "ignored_parameters_unsupported": ["client_name"]}
+    validate_response("GET", "/api/v1/events?dont_block=true", 200, created)
     without_events = {"result": "success", "msg": "", "queue_id": "x"}
     with pytest.raises(AssertionError, match="does not match"):
         validate_response("GET", "/api/v1/events", 200, without_events)

@@ -28,6 +28,11 @@ def times(harness: Harness, account: Account) -> tuple[float | None, float | Non
     return None if row is None else (row.last_active_time, row.last_connected_time)
 
 
+# Zulip's test_events registers with user_settings_object, so its counts have no legacy
+# update_global_notifications events.
+MODERN_SETTINGS = {"notification_settings_null": False, "user_settings_object": True}
+
+
 def register(harness: Harness, account: Account, **params: Any) -> dict[str, Any]:
     response = harness.post("/register", account, **params)
     assert response.status_code == 200, response.text
@@ -108,7 +113,7 @@ def test_presence_enabled_events(make_harness: Callable[..., Harness]) -> None:
     harness = make_harness(event_queue_heartbeat_secs=0.2)
     hamlet = harness.account("hamlet@zulip.com")
     set_presence_enabled(harness, hamlet, False)  # no row: no presence event
-    queue = register(harness, hamlet)
+    queue = register(harness, hamlet, client_capabilities=MODERN_SETTINGS)
     set_presence_enabled(harness, hamlet, True)
     n = int(harness.clock())
     got = pending(harness, hamlet, queue)
@@ -150,7 +155,7 @@ def test_away_events(make_harness: Callable[..., Harness]) -> None:
     harness = make_harness(event_queue_heartbeat_secs=0.2)
     hamlet = harness.account("hamlet@zulip.com")
     harness.presence(hamlet, "active")
-    queue = register(harness, hamlet)
+    queue = register(harness, hamlet, client_capabilities=MODERN_SETTINGS)
     seen = 0
 
     def new_events() -> list[str]:

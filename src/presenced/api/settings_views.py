@@ -92,6 +92,11 @@ async def update_status(call: Call) -> Response:
                     ("reaction_type", status.reaction_type),
                 )
             )
+    if status is None:
+        # Zulip's update_user_status writes the row whatever was sent (``away`` alone too):
+        # the row is what lists the user in /register's user_status.
+        old = await call.server.store.get_user_status(call.user.id)
+        status = old or UserStatus(call.user.id, "", "", "", "unicode_emoji")
     await actions.update_user_status(
         call.server,
         call.user,

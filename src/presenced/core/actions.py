@@ -191,7 +191,7 @@ async def set_presence_enabled(
     updated, outcome = toggled
     await server.changes.directory_changed()
     await server.events.publish(
-        user.realm_id, UserSettingsChange(user.id, "presence_enabled", enabled)
+        user.realm_id, UserSettingsChange(user.id, "presence_enabled", enabled, user.email)
     )
     if status_change is not None:
         await server.events.publish(user.realm_id, status_change)

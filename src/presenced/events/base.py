@@ -72,6 +72,7 @@ class EventSystem(Protocol):
         idle_timeout: float | None,
         *,
         capped: bool = True,
+        user_settings_object: bool = False,
     ) -> EventQueue:
         """A new queue that will hear of every change published from now on. At the per-user
         cap the user's idlest queue is reclaimed first, unless ``capped`` is false (the embed's

@@ -25,6 +25,8 @@ class UserSettingsChange:
     user_id: int
     property: str
     value: Any
+    email: str = ""
+    """The user's (API) email, for Zulip's legacy ``update_global_notifications`` event."""
 
 
 @dataclass(frozen=True, slots=True)

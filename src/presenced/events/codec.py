@@ -25,7 +25,7 @@ def encode_change(change: Change) -> bytes:
             ]
         )
     if isinstance(change, UserSettingsChange):
-        return orjson.dumps(["s", change.user_id, change.property, change.value])
+        return orjson.dumps(["s", change.user_id, change.property, change.value, change.email])
     return orjson.dumps(["u", change.user_id, [list(pair) for pair in change.fields]])
 
 
@@ -35,7 +35,7 @@ def decode_change(data: bytes) -> Change:
     if kind == "p":
         return PresenceChange(*record[1:])
     if kind == "s":
-        return UserSettingsChange(record[1], record[2], record[3])
+        return UserSettingsChange(record[1], record[2], record[3], *record[4:5])
     if kind == "u":
         return UserStatusChange(record[1], tuple((name, value) for name, value in record[2]))
     raise ValueError(f"unknown change record {kind!r}")
@@ -49,6 +49,7 @@ def encode_settings(queue: EventQueue) -> bytes:
             "format": queue.presence_format.value,
             "idle": queue.idle_timeout,
             "created": queue.created,
+            "uso": queue.user_settings_object,
         }
     )
 
@@ -73,6 +74,7 @@ def decode_queue(
         idle_timeout=fixed["idle"],
         created=fixed["created"],
         last_seen=fixed["created"],
+        user_settings_object=bool(fixed.get("uso", False)),
         log_position=0,
         next_event_id=next_event_id,
         newest_pruned_id=newest_pruned_id,

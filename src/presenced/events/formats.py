@@ -54,5 +54,43 @@ def user_settings_event(change: UserSettingsChange) -> dict[str, Any]:
     }
 
 
+# Zulip's UserProfile.notification_settings_legacy (settings older than feature level 89).
+LEGACY_NOTIFICATION_SETTINGS = frozenset(
+    {
+        "desktop_icon_count_display",
+        "email_notifications_batching_period_seconds",
+        "enable_desktop_notifications",
+        "enable_digest_emails",
+        "enable_login_emails",
+        "enable_marketing_emails",
+        "enable_offline_email_notifications",
+        "enable_offline_push_notifications",
+        "enable_online_push_notifications",
+        "enable_sounds",
+        "enable_stream_audible_notifications",
+        "enable_stream_desktop_notifications",
+        "enable_stream_email_notifications",
+        "enable_stream_push_notifications",
+        "message_content_in_email_notifications",
+        "notification_sound",
+        "pm_content_in_desktop_notifications",
+        "presence_enabled",
+        "realm_name_in_email_notifications_policy",
+        "wildcard_mentions_notify",
+    }
+)
+
+
+def legacy_settings_event(change: UserSettingsChange) -> dict[str, Any]:
+    """Zulip's ``update_global_notifications``, sent after each ``user_settings`` event for
+    these settings to queues registered without the ``user_settings_object`` capability."""
+    return {
+        "type": "update_global_notifications",
+        "user": change.email,
+        "notification_name": change.property,
+        "setting": change.value,
+    }
+
+
 def user_status_event(change: UserStatusChange) -> dict[str, Any]:
     return {"type": "user_status", "user_id": change.user_id, **dict(change.fields)}

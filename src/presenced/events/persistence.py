@@ -31,6 +31,7 @@ def encode_queue(queue: EventQueue, log_offset: int) -> bytes:
             "idle_timeout": queue.idle_timeout,
             "created": queue.created,
             "last_seen": queue.last_seen,
+            "user_settings_object": queue.user_settings_object,
             "log_offset": log_offset,
             "next_event_id": queue.next_event_id,
             "newest_pruned_id": queue.newest_pruned_id,
@@ -58,6 +59,7 @@ def decode_queue(
             created=float(data["created"]),
             last_seen=float(data["last_seen"]),
             log_position=log_start + int(data["log_offset"]),
+            user_settings_object=bool(data.get("user_settings_object", False)),
             next_event_id=int(data["next_event_id"]),
             newest_pruned_id=int(data["newest_pruned_id"]),
             pending=list(data["pending"]),
@@ -83,6 +85,7 @@ def _change_data(change: Change) -> dict[str, Any]:
             "user_id": change.user_id,
             "property": change.property,
             "value": change.value,
+            "email": change.email,
         }
     return {"kind": "user_status", "user_id": change.user_id, "fields": list(change.fields)}
 
@@ -99,7 +102,9 @@ def _change(data: dict[str, Any]) -> Change:
             server_timestamp=data["server_timestamp"],
         )
     if kind == "user_settings":
-        return UserSettingsChange(data["user_id"], data["property"], data["value"])
+        return UserSettingsChange(
+            data["user_id"], data["property"], data["value"], data.get("email", "")
+        )
     if kind == "user_status":
         return UserStatusChange(data["user_id"], tuple((k, v) for k, v in data["fields"]))
     raise SavedStateError(f"unknown change kind {kind!r}")

@@ -38,6 +38,8 @@ class EventQueue:
     """Events sent or ready to send, dropped once the client acknowledges them."""
     connected: int = 0
     """Long-polls parked on this queue right now."""
+    user_settings_object: bool = False
+    """The ``user_settings_object`` client capability: no legacy settings events."""
 
     @classmethod
     def new(
@@ -49,6 +51,8 @@ class EventQueue:
         idle_timeout: float,
         now: float,
         log_position: int,
+        *,
+        user_settings_object: bool = False,
     ) -> EventQueue:
         """A fresh queue with a random id, reading the realm's log from ``log_position``."""
         return cls(
@@ -61,16 +65,31 @@ class EventQueue:
             created=now,
             last_seen=now,
             log_position=log_position,
+            user_settings_object=user_settings_object,
         )
 
     @property
     def last_event_id(self) -> int:
         return self.next_event_id - 1
 
+    def _wants_type(self, name: str) -> bool:
+        return self.event_types is None or name in self.event_types
+
+    def wants_legacy_settings_event(self, change: UserSettingsChange) -> bool:
+        """Zulip (below feature level 439) also sends ``update_global_notifications`` for the
+        settings older than feature level 89, to queues without ``user_settings_object``."""
+        return (
+            not self.user_settings_object
+            and change.property in formats.LEGACY_NOTIFICATION_SETTINGS
+            and self._wants_type("update_global_notifications")
+        )
+
     def wants(self, change: Change) -> bool:
-        if isinstance(change, UserSettingsChange) and change.user_id != self.user_id:
-            return False
-        return self.event_types is None or event_type(change) in self.event_types
+        if isinstance(change, UserSettingsChange):
+            return change.user_id == self.user_id and (
+                self._wants_type("user_settings") or self.wants_legacy_settings_event(change)
+            )
+        return self._wants_type(event_type(change))
 
     def acknowledge(self, last_event_id: int) -> None:
         """Drop events up to ``last_event_id`` (Zulip's checks: the id must be the last one
@@ -106,7 +125,10 @@ class EventQueue:
             if run:
                 flush()
             if isinstance(change, UserSettingsChange):
-                self._add(formats.user_settings_event(change))
+                if self._wants_type("user_settings"):
+                    self._add(formats.user_settings_event(change))
+                if self.wants_legacy_settings_event(change):
+                    self._add(formats.legacy_settings_event(change))
             else:
                 self._add(formats.user_status_event(change))
         if run:

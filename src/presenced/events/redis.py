@@ -248,6 +248,7 @@ class RedisEventSystem:
         idle_timeout: float | None,
         *,
         capped: bool = True,
+        user_settings_object: bool = False,
     ) -> EventQueue:
         if self._undelivered:
             await self._end_undelivered()
@@ -260,6 +261,7 @@ class RedisEventSystem:
             self.settings.default_idle_timeout_secs if idle_timeout is None else idle_timeout,
             now,
             0,
+            user_settings_object=user_settings_object,
         )
         await self._run(
             self._register,

@@ -86,9 +86,16 @@ class InProcessEventSystem:
         idle_timeout: float | None,
         *,
         capped: bool = True,
+        user_settings_object: bool = False,
     ) -> EventQueue:
         return self.register_now(
-            user_id, realm_id, event_types, presence_format, idle_timeout, capped=capped
+            user_id,
+            realm_id,
+            event_types,
+            presence_format,
+            idle_timeout,
+            capped=capped,
+            user_settings_object=user_settings_object,
         )
 
     def register_now(
@@ -100,6 +107,7 @@ class InProcessEventSystem:
         idle_timeout: float | None,
         *,
         capped: bool = True,
+        user_settings_object: bool = False,
     ) -> EventQueue:
         """A new queue that will hear of every change published from now on."""
         realm = self._realm(realm_id)
@@ -114,6 +122,7 @@ class InProcessEventSystem:
             self.settings.default_idle_timeout_secs if idle_timeout is None else idle_timeout,
             now,
             realm.log.head,
+            user_settings_object=user_settings_object,
         )
         if capped:
             self._reclaim_for(user_id)
