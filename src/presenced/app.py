@@ -44,6 +44,7 @@ from presenced.observability import metrics
 from presenced.observability.logconfig import BufferedStderrHandler
 from presenced.observability.requests import RequestRecorder
 from presenced.preflight import database_problem
+from presenced.serving.shutdown import answering_on_signals
 from presenced.settings import Settings, SettingsError, load_settings, unknown_variables
 from presenced.store.base import Store
 from presenced.store.group_commit import GroupCommitter
@@ -229,11 +230,15 @@ def create_app(
     store: Store | None = None,
     clock: Clock = system_clock,
     tune_gc: bool = False,
+    answer_polls_on_signals: bool = False,
 ) -> Starlette:
     """The app for ``settings``; the store is opened and migrated in the lifespan.
 
     ``tune_gc`` changes the process's garbage collector settings at start (for ``serve``,
     which owns its process; not for an app embedded in another program or a test run).
+    ``answer_polls_on_signals`` answers parked long-polls as soon as SIGTERM or SIGINT
+    arrives, for ASGI servers other than ``presenced serve``'s own (see
+    ``serving.shutdown.answering_on_signals``).
     """
     server = build_server(settings, clock, store)
 
@@ -262,6 +267,8 @@ def create_app(
             housekeeping = asyncio.create_task(keep_house(server))
             counting = asyncio.create_task(queues.refresh_forever())
             server.activity.start()
+            if answer_polls_on_signals:
+                exposed.enter_context(answering_on_signals(server.events.shut_down))
             try:
                 yield
             finally:
@@ -320,4 +327,4 @@ def from_environment() -> Starlette:
     worker = bool(os.environ.get(WORKER_ENV))
     if worker:  # a worker of ``serve --workers N``: logging is set up in each process
         configure_logging(settings.log_format, settings.log_level)
-    return create_app(settings, tune_gc=worker)
+    return create_app(settings, tune_gc=worker, answer_polls_on_signals=True)
