@@ -93,6 +93,9 @@ def test_bad_flags(tmp_path: Path, args: tuple[str, ...], fragment: str) -> None
         ({"PRESENCED_CAN_ACCESS_ALL_USERS_GROUP_LIMITS_PRESENCE": "maybe"}, "true or false"),
         ({"PRESENCED_CONFIG_FILE": "/nonexistent/presenced.toml"}, "cannot read config file"),
         ({"PRESENCED_DATABASE_URL": "mysql://x/y"}, "unsupported database URL scheme"),
+        # NaN and infinity pass every "must be positive" comparison; they must not get through.
+        ({"PRESENCED_HEADER_TIMEOUT_SECS": "nan"}, "HEADER_TIMEOUT_SECS must be a finite number"),
+        ({"PRESENCED_SHUTDOWN_TIMEOUT_SECS": "inf"}, "must be a finite number, not 'inf'"),
     ],
 )
 def test_bad_settings(tmp_path: Path, env: dict[str, str], fragment: str) -> None:
@@ -113,6 +116,17 @@ def test_bad_config_file(tmp_path: Path) -> None:
         presenced(tmp_path, "serve", env={"PRESENCED_CONFIG_FILE": str(config)}),
         "cannot read config file",
     )
+    # A TOML value of the wrong type is refused, never truncated or stringified.
+    for line, fragment in (
+        ("port = 1.5", "port must be an integer, not 1.5"),
+        ("workers = true", "workers must be an integer, not True"),
+        ("host = 5", "host must be a string, not 5"),
+        ("header_timeout_secs = nan", "header_timeout_secs must be a finite number"),
+    ):
+        config.write_text(line + "\n")
+        assert_one_line_error(
+            presenced(tmp_path, "init", env={"PRESENCED_CONFIG_FILE": str(config)}), fragment
+        )
     config.write_text("prot = 1\n")
     assert_one_line_error(
         presenced(tmp_path, "init", env={"PRESENCED_CONFIG_FILE": str(config)}),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -204,26 +205,42 @@ class Settings:
 
 
 def _coerce(name: str, raw: Any, kind: type) -> Any:
+    """``raw`` (an environment string, or a TOML value of its own type) as a ``kind``.
+
+    TOML values must already have the setting's type (an integer may stand for a number), so
+    ``port = 1.5`` or ``workers = true`` is refused rather than truncated; numbers are finite.
+    """
     if kind is int:
+        if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+            raise SettingsError(f"{name} must be an integer, not {raw!r}")
         try:
             return int(raw)
-        except (TypeError, ValueError):
+        except ValueError:
             raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
     if kind is float:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise SettingsError(f"{name} must be a number, not {raw!r}")
         try:
-            return float(raw)
-        except (TypeError, ValueError):
+            value = float(raw)
+        except (ValueError, OverflowError):
             raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+        if not math.isfinite(value):
+            raise SettingsError(f"{name} must be a finite number, not {raw!r}")
+        return value
     if kind is bool:
         if isinstance(raw, bool):
             return raw
+        if not isinstance(raw, (int, str)):
+            raise SettingsError(f"{name} must be true or false, not {raw!r}")
         text = str(raw).strip().lower()
         if text in ("1", "true", "yes", "on"):
             return True
         if text in ("0", "false", "no", "off"):
             return False
         raise SettingsError(f"{name} must be true or false, not {raw!r}")
-    return str(raw)
+    if not isinstance(raw, str):
+        raise SettingsError(f"{name} must be a string, not {raw!r}")
+    return raw
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
