@@ -96,6 +96,10 @@ def test_bad_flags(tmp_path: Path, args: tuple[str, ...], fragment: str) -> None
         # NaN and infinity pass every "must be positive" comparison; they must not get through.
         ({"PRESENCED_HEADER_TIMEOUT_SECS": "nan"}, "HEADER_TIMEOUT_SECS must be a finite number"),
         ({"PRESENCED_SHUTDOWN_TIMEOUT_SECS": "inf"}, "must be a finite number, not 'inf'"),
+        # The database drivers would fail on these with a traceback.
+        ({"PRESENCED_DATABASE_URL": "postgresql://u@db:pg/x"}, "the port 'pg' is not a number"),
+        ({"PRESENCED_DATABASE_URL": "postgresql://u@[::1/x"}, "Invalid IPv6 URL"),
+        ({"PRESENCED_DATABASE_URL": "postgres://u@a:5432,b:5432/x"}, "one host only"),
     ],
 )
 def test_bad_settings(tmp_path: Path, env: dict[str, str], fragment: str) -> None:

@@ -11,6 +11,7 @@ import ipaddress
 import math
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +129,9 @@ class Settings:
         return self.offline_threshold_secs + self.presence_update_min_freq_seconds + 10
 
     def validate(self) -> Settings:
+        problem = postgresql_url_problem(self.database_url)
+        if problem is not None:
+            raise SettingsError(f"PRESENCED_DATABASE_URL is not a valid PostgreSQL URL: {problem}")
         if self.presence_ping_interval_secs <= 0:
             raise SettingsError("presence_ping_interval_secs must be positive")
         if 3 * self.presence_ping_interval_secs + 20 > self.offline_threshold_secs:
@@ -202,6 +206,24 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive, not {getattr(self, name)!r}")
         return self
+
+
+def postgresql_url_problem(url: str) -> str | None:
+    """What is wrong with a ``postgresql://`` URL's host and port part (the database driver
+    would fail on it with a traceback), or None; other URLs are not looked at here."""
+    if url.split("://", 1)[0] not in ("postgresql", "postgres"):
+        return None
+    try:
+        hosts = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+    except ValueError as exc:
+        return str(exc)
+    if "," in hosts:  # libpq's host1,host2: the schema migrations cannot connect to those
+        return "one host only, not several"
+    port = hosts.rpartition("]")[2] if hosts.startswith("[") else hosts
+    number = port.rsplit(":", 1)[1] if ":" in port else ""
+    if number and not (number.isascii() and number.isdigit() and 0 < int(number) < 65536):
+        return f"the port {number!r} is not a number from 1 to 65535"
+    return None
 
 
 def _coerce(name: str, raw: Any, kind: type) -> Any:
