@@ -392,3 +392,23 @@ def test_ctrl_c_while_the_command_is_still_importing(tmp_path: Path, command: st
     )
     assert done.returncode == 130, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_check_asks_redis_and_never_prints_passwords(tmp_path: Path) -> None:
+    assert presenced(tmp_path, "init").returncode == 0
+    env = {
+        "PRESENCED_PORT": str(free_port()),
+        "PRESENCED_REDIS_URL": f"redis://:hunter2@127.0.0.1:{free_port()}/0",  # nobody there
+    }
+    done = presenced(tmp_path, "check", env=env)
+    assert done.returncode == 1, done.stdout
+    assert "problem: Redis does not answer (PRESENCED_REDIS_URL)" in done.stdout
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stdout + done.stderr
+    done = presenced(
+        tmp_path, "check", env={**env, "PRESENCED_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    )
+    assert done.returncode == 0, done.stdout
+    assert "ok: Redis redis://127.0.0.1:6379/0 answers" in done.stdout
+    pg_url = "postgresql://presenced:hunter2@127.0.0.1:1/presenced"
+    done = presenced(tmp_path, "check", env={"PRESENCED_DATABASE_URL": pg_url})
+    assert "hunter2" not in done.stdout + done.stderr and "presenced:***@" in done.stdout
