@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -412,3 +413,29 @@ def test_check_asks_redis_and_never_prints_passwords(tmp_path: Path) -> None:
     pg_url = "postgresql://presenced:hunter2@127.0.0.1:1/presenced"
     done = presenced(tmp_path, "check", env={"PRESENCED_DATABASE_URL": pg_url})
     assert "hunter2" not in done.stdout + done.stderr and "presenced:***@" in done.stdout
+
+
+def test_a_metrics_port_that_cannot_be_served(tmp_path: Path) -> None:
+    """``PRESENCED_METRICS_PORT`` is bound in the app's startup: each way that would fail there
+    (with a traceback, or a worker restarted forever) is one line before anything starts."""
+    port = str(free_port())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        env = {"PRESENCED_PORT": port, "PRESENCED_METRICS_PORT": busy}
+        assert_one_line_error(
+            presenced(tmp_path, "serve", env=env), f"port {busy} on 127.0.0.1 is already in use"
+        )
+        done = presenced(tmp_path, "check", env=env)
+        assert done.returncode == 1
+        assert "(PRESENCED_METRICS_PORT)" in done.stdout
+    assert_one_line_error(
+        presenced(tmp_path, "serve", env={"PRESENCED_PORT": port, "PRESENCED_METRICS_PORT": port}),
+        "metrics_port must differ from port",
+    )
+    workers = {"PRESENCED_METRICS_PORT": busy, "PRESENCED_REDIS_URL": "redis://127.0.0.1:1/0"}
+    assert_one_line_error(
+        presenced(tmp_path, "serve", "--workers", "2", "--port", port, env=workers),
+        "2 workers would each bind it",
+    )

@@ -49,8 +49,8 @@ def database_problem(database_url: str, *, create: bool) -> str | None:
     return None
 
 
-def port_problem(host: str, port: int) -> str | None:
-    """Why ``serve`` could not listen on host:port."""
+def port_problem(host: str, port: int, setting: str = "PRESENCED_PORT, --port") -> str | None:
+    """Why ``serve`` could not listen on host:port (``setting`` names where the port is set)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -62,7 +62,7 @@ def port_problem(host: str, port: int) -> str | None:
             sock.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                return f"port {port} on {host} is already in use (PRESENCED_PORT, --port)"
+                return f"port {port} on {host} is already in use ({setting})"
             return f"cannot listen on {host}:{port}: {exc.strerror}"
     return None
 
@@ -77,3 +77,16 @@ def workers_problem(settings: Settings) -> str | None:
             "(or run one worker, PRESENCED_WORKERS=1)"
         )
     return None
+
+
+def metrics_port_problem(settings: Settings) -> str | None:
+    """Why the metrics listener of ``PRESENCED_METRICS_PORT`` could not start (it would fail
+    the app's startup with a traceback instead)."""
+    if not settings.metrics_port:
+        return None
+    if settings.workers > 1:
+        return (
+            f"PRESENCED_METRICS_PORT is one process's port, and {settings.workers} workers would "
+            "each bind it: run one `presenced serve` per metrics port, or leave it at 0 (/metrics)"
+        )
+    return port_problem(settings.metrics_host, settings.metrics_port, "PRESENCED_METRICS_PORT")

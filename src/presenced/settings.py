@@ -177,6 +177,8 @@ class Settings:
             raise SettingsError(f"log_format must be text or json, not {self.log_format!r}")
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError("metrics_port must be between 0 (off) and 65535")
+        if self.metrics_port and self.metrics_port == self.port:
+            raise SettingsError(f"metrics_port must differ from port ({self.port})")
         try:
             for item in self.metrics_allow.split(","):
                 if item.strip():

@@ -10,7 +10,12 @@ import sqlalchemy.exc
 from presenced.cli.common import (
     first_line,
 )
-from presenced.preflight import database_problem, port_problem, workers_problem
+from presenced.preflight import (
+    database_problem,
+    metrics_port_problem,
+    port_problem,
+    workers_problem,
+)
 from presenced.settings import Settings, unknown_variables
 from presenced.store.base import (
     StoreError,
@@ -49,6 +54,11 @@ def check(settings: Settings) -> int:
     report(
         f"port {settings.host}:{settings.port} is free", port_problem(settings.host, settings.port)
     )
+    if settings.metrics_port:
+        report(
+            f"metrics port {settings.metrics_host}:{settings.metrics_port} is free",
+            metrics_port_problem(settings),
+        )
     return 1 if problems else 0
 
 

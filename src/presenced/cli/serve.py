@@ -10,7 +10,12 @@ import os
 from presenced.cli.common import (
     CommandError,
 )
-from presenced.preflight import database_problem, port_problem, workers_problem
+from presenced.preflight import (
+    database_problem,
+    metrics_port_problem,
+    port_problem,
+    workers_problem,
+)
 from presenced.settings import Settings
 from presenced.store.factory import store_for
 
@@ -42,6 +47,7 @@ def serve(settings: Settings) -> None:
         workers_problem(settings),
         database_problem(settings.database_url, create=True),
         port_problem(settings.host, settings.port),
+        metrics_port_problem(settings),
     ):
         if problem is not None:
             raise CommandError(problem)
