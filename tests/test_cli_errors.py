@@ -364,6 +364,26 @@ def test_uvicorn_factory(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "Traceback" not in bad.stderr
     assert "presenced: PRESENCED_PORT must be an integer, not 'x'" in bad.stderr
+    # A database that cannot be reached is found in the app's startup: one line, no traceback.
+    unreachable = f"postgresql://presenced@127.0.0.1:{free_port()}/presenced"
+    factory_command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "presenced.app:from_environment",
+    ]
+    bad = subprocess.run(
+        [*factory_command, "--port", str(port)],
+        env={**env, "PRESENCED_DATABASE_URL": unreachable},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0
+    assert "Traceback" not in bad.stderr, bad.stderr
+    assert "presenced: cannot connect to the database" in bad.stderr, bad.stderr
 
 
 INTERRUPTED_IMPORT = """

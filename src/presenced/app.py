@@ -46,7 +46,7 @@ from presenced.observability.requests import RequestRecorder
 from presenced.preflight import database_problem
 from presenced.serving.shutdown import answering_on_signals
 from presenced.settings import Settings, SettingsError, load_settings, unknown_variables
-from presenced.store.base import Store
+from presenced.store.base import Store, StoreError
 from presenced.store.group_commit import GroupCommitter
 from presenced.web.docs import docs_routes
 from presenced.web.embed.routes import embed_routes
@@ -110,6 +110,11 @@ UNMATCHED = "<unmatched>"
 """How logs and metrics name a request no route matched (never its raw path)."""
 
 
+class StartupProblem(Exception):
+    """Why the app cannot start (the database is unreachable, ...), in one line for the
+    operator: the ASGI server is told that line instead of a traceback."""
+
+
 class PresencedApp(Starlette):
     """Starlette, with the lean path for Zulip's REST endpoints in front.
 
@@ -127,7 +132,23 @@ class PresencedApp(Starlette):
             route.endpoint.observer = recorder
         self.lean = LeanRouter(api)
 
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Starlette reports a failed startup with the traceback's text; a ``StartupProblem``
+        is reported as its one line (``uvicorn --factory``, gunicorn's worker) instead."""
+
+        async def send_plainly(message: Message) -> None:
+            problem = sys.exc_info()[1]  # Starlette sends the failure while handling it
+            if message["type"] == "lifespan.startup.failed" and isinstance(problem, StartupProblem):
+                message = {**message, "message": f"presenced: {problem}"}
+            await send(message)
+
+        with contextlib.suppress(StartupProblem):  # the server was told; it exits by itself
+            await super().__call__(scope, receive, send_plainly)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -247,16 +268,24 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await server.store.open()
+        try:
+            await server.store.open()
+        except StoreError as exc:
+            raise StartupProblem(str(exc)) from None
         GroupCommitter.observer = metrics.observe_commit
         exposed = contextlib.ExitStack()
         exposed.enter_context(metrics.SERVERS.tracking(gauges))
         try:
-            if settings.metrics_port:
-                exposed.enter_context(
-                    metrics.separate_port(settings.metrics_host, settings.metrics_port)
-                )
-            await server.store.migrate()
+            try:
+                if settings.metrics_port:
+                    exposed.enter_context(
+                        metrics.separate_port(settings.metrics_host, settings.metrics_port)
+                    )
+                await server.store.migrate()
+            except OSError as exc:
+                raise StartupProblem(f"cannot serve the metrics: {exc.strerror}") from None
+            except StoreError as exc:
+                raise StartupProblem(str(exc)) from None
             await server.changes.start()
             await server.indexes.load_all()
             loaded = await server.events.load(server.store)
