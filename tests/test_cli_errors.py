@@ -101,6 +101,9 @@ def test_bad_flags(tmp_path: Path, args: tuple[str, ...], fragment: str) -> None
         ({"PRESENCED_DATABASE_URL": "postgresql://u@db:pg/x"}, "the port 'pg' is not a number"),
         ({"PRESENCED_DATABASE_URL": "postgresql://u@[::1/x"}, "Invalid IPv6 URL"),
         ({"PRESENCED_DATABASE_URL": "postgres://u@a:5432,b:5432/x"}, "one host only"),
+        # Mistakes that were accepted silently: no proxy believed, no realm ever matched.
+        ({"PRESENCED_FORWARDED_ALLOW_IPS": "10.0.0.0/33"}, "forwarded_allow_ips: '10.0.0.0/33'"),
+        ({"PRESENCED_EXTERNAL_HOST": "https://presence.example.com"}, "(no scheme or path)"),
     ],
 )
 def test_bad_settings(tmp_path: Path, env: dict[str, str], fragment: str) -> None:

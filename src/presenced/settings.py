@@ -185,6 +185,18 @@ class Settings:
                     ipaddress.ip_network(item.strip(), strict=False)
         except ValueError as exc:
             raise SettingsError(f"metrics_allow: {exc}") from None
+        for item in self.forwarded_allow_ips.split(","):
+            if item.strip() and item.strip() != "*":
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError as exc:
+                    raise SettingsError(f"forwarded_allow_ips: {exc}") from None
+        host = self.external_host
+        if not host or "/" in host or any(c.isspace() for c in host):
+            raise SettingsError(
+                f"external_host must be a host name with an optional port, such as "
+                f"presence.example.com or localhost:9991 (no scheme or path), not {host!r}"
+            )
         if self.auth_failure_limit < 0 or self.auth_failure_window_secs <= 0:
             raise SettingsError(
                 "auth_failure_limit must not be negative (0 = off) and "
