@@ -133,13 +133,20 @@ class PresencedApp(Starlette):
         self.lean = LeanRouter(api)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Starlette reports a failed startup with the traceback's text; a ``StartupProblem``
-        is reported as its one line (``uvicorn --factory``, gunicorn's worker) instead."""
+        """Starlette reports a failed startup or shutdown with the traceback's text; a
+        ``StartupProblem`` is reported as its one line (``uvicorn --factory``, gunicorn's
+        worker) instead, and a shutdown cut short by a second interrupt not at all."""
 
         async def send_plainly(message: Message) -> None:
             problem = sys.exc_info()[1]  # Starlette sends the failure while handling it
             if message["type"] == "lifespan.startup.failed" and isinstance(problem, StartupProblem):
                 message = {**message, "message": f"presenced: {problem}"}
+            elif message["type"] == "lifespan.shutdown.failed" and isinstance(
+                problem, asyncio.CancelledError
+            ):
+                # A second Ctrl-C: the runner stops at once, as asked (the queues were still
+                # saved on the way out); not an error, and no traceback on the terminal.
+                message = {**message, "message": ""}
             await send(message)
 
         with contextlib.suppress(StartupProblem):  # the server was told; it exits by itself
