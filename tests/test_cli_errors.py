@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -93,6 +94,16 @@ def test_bad_flags(tmp_path: Path, args: tuple[str, ...], fragment: str) -> None
         ({"PRESENCED_CAN_ACCESS_ALL_USERS_GROUP_LIMITS_PRESENCE": "maybe"}, "true or false"),
         ({"PRESENCED_CONFIG_FILE": "/nonexistent/presenced.toml"}, "cannot read config file"),
         ({"PRESENCED_DATABASE_URL": "mysql://x/y"}, "unsupported database URL scheme"),
+        # NaN and infinity pass every "must be positive" comparison; they must not get through.
+        ({"PRESENCED_HEADER_TIMEOUT_SECS": "nan"}, "HEADER_TIMEOUT_SECS must be a finite number"),
+        ({"PRESENCED_SHUTDOWN_TIMEOUT_SECS": "inf"}, "must be a finite number, not 'inf'"),
+        # The database drivers would fail on these with a traceback.
+        ({"PRESENCED_DATABASE_URL": "postgresql://u@db:pg/x"}, "the port 'pg' is not a number"),
+        ({"PRESENCED_DATABASE_URL": "postgresql://u@[::1/x"}, "Invalid IPv6 URL"),
+        ({"PRESENCED_DATABASE_URL": "postgres://u@a:5432,b:5432/x"}, "one host only"),
+        # Mistakes that were accepted silently: no proxy believed, no realm ever matched.
+        ({"PRESENCED_FORWARDED_ALLOW_IPS": "10.0.0.0/33"}, "forwarded_allow_ips: '10.0.0.0/33'"),
+        ({"PRESENCED_EXTERNAL_HOST": "https://presence.example.com"}, "(no scheme or path)"),
     ],
 )
 def test_bad_settings(tmp_path: Path, env: dict[str, str], fragment: str) -> None:
@@ -113,6 +124,17 @@ def test_bad_config_file(tmp_path: Path) -> None:
         presenced(tmp_path, "serve", env={"PRESENCED_CONFIG_FILE": str(config)}),
         "cannot read config file",
     )
+    # A TOML value of the wrong type is refused, never truncated or stringified.
+    for line, fragment in (
+        ("port = 1.5", "port must be an integer, not 1.5"),
+        ("workers = true", "workers must be an integer, not True"),
+        ("host = 5", "host must be a string, not 5"),
+        ("header_timeout_secs = nan", "header_timeout_secs must be a finite number"),
+    ):
+        config.write_text(line + "\n")
+        assert_one_line_error(
+            presenced(tmp_path, "init", env={"PRESENCED_CONFIG_FILE": str(config)}), fragment
+        )
     config.write_text("prot = 1\n")
     assert_one_line_error(
         presenced(tmp_path, "init", env={"PRESENCED_CONFIG_FILE": str(config)}),
@@ -345,3 +367,100 @@ def test_uvicorn_factory(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "Traceback" not in bad.stderr
     assert "presenced: PRESENCED_PORT must be an integer, not 'x'" in bad.stderr
+    # A database that cannot be reached is found in the app's startup: one line, no traceback.
+    unreachable = f"postgresql://presenced@127.0.0.1:{free_port()}/presenced"
+    factory_command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "presenced.app:from_environment",
+    ]
+    bad = subprocess.run(
+        [*factory_command, "--port", str(port)],
+        env={**env, "PRESENCED_DATABASE_URL": unreachable},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0
+    assert "Traceback" not in bad.stderr, bad.stderr
+    assert "presenced: cannot connect to the database" in bad.stderr, bad.stderr
+
+
+INTERRUPTED_IMPORT = """
+import sys
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "sqlalchemy":  # imported by every command, as the console script starts
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+from presenced.cli import main  # what the console script does
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("command", ["init", "serve"])
+def test_ctrl_c_while_the_command_is_still_importing(tmp_path: Path, command: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_IMPORT, command],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_check_asks_redis_and_never_prints_passwords(tmp_path: Path) -> None:
+    assert presenced(tmp_path, "init").returncode == 0
+    env = {
+        "PRESENCED_PORT": str(free_port()),
+        "PRESENCED_REDIS_URL": f"redis://:hunter2@127.0.0.1:{free_port()}/0",  # nobody there
+    }
+    done = presenced(tmp_path, "check", env=env)
+    assert done.returncode == 1, done.stdout
+    assert "problem: Redis does not answer (PRESENCED_REDIS_URL)" in done.stdout
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stdout + done.stderr
+    done = presenced(
+        tmp_path, "check", env={**env, "PRESENCED_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    )
+    assert done.returncode == 0, done.stdout
+    assert "ok: Redis redis://127.0.0.1:6379/0 answers" in done.stdout
+    pg_url = "postgresql://presenced:hunter2@127.0.0.1:1/presenced"
+    done = presenced(tmp_path, "check", env={"PRESENCED_DATABASE_URL": pg_url})
+    assert "hunter2" not in done.stdout + done.stderr and "presenced:***@" in done.stdout
+
+
+def test_a_metrics_port_that_cannot_be_served(tmp_path: Path) -> None:
+    """``PRESENCED_METRICS_PORT`` is bound in the app's startup: each way that would fail there
+    (with a traceback, or a worker restarted forever) is one line before anything starts."""
+    port = str(free_port())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        env = {"PRESENCED_PORT": port, "PRESENCED_METRICS_PORT": busy}
+        assert_one_line_error(
+            presenced(tmp_path, "serve", env=env), f"port {busy} on 127.0.0.1 is already in use"
+        )
+        done = presenced(tmp_path, "check", env=env)
+        assert done.returncode == 1
+        assert "(PRESENCED_METRICS_PORT)" in done.stdout
+    assert_one_line_error(
+        presenced(tmp_path, "serve", env={"PRESENCED_PORT": port, "PRESENCED_METRICS_PORT": port}),
+        "metrics_port must differ from port",
+    )
+    # With --workers N, worker k serves its metrics on PRESENCED_METRICS_PORT + k.
+    below = str(int(port) - 1)
+    workers = {"PRESENCED_METRICS_PORT": below, "PRESENCED_REDIS_URL": "redis://127.0.0.1:1/0"}
+    assert_one_line_error(
+        presenced(tmp_path, "serve", "--workers", "2", "--port", port, env=workers),
+        f"the metrics ports {below}-{port}, which include the server's port {port}",
+    )

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
 from conftest import Harness
+from live import free_port, live_server
 from presenced.settings import SettingsError, load_settings
+from redis_support import private_redis
 
 
 def health(harness: Harness, method: str = "GET", **headers: str) -> tuple[int, dict[str, object]]:
@@ -101,3 +106,28 @@ def test_a_check_that_hangs_is_cut_off_at_the_timeout(
 def test_health_check_timeout_must_be_positive() -> None:
     with pytest.raises(SettingsError, match="health_check_timeout_secs"):
         load_settings(environ={"PRESENCED_HEALTH_CHECK_TIMEOUT_SECS": "0"})
+
+
+def test_redis_that_is_down_is_named_by_a_live_server(tmp_path: Path) -> None:
+    """``presenced serve`` with Redis: stopping Redis turns ``/health`` into a 503 naming it
+    (Zulip's "Cannot query redis"), and it passes again once Redis is back."""
+    with private_redis(free_port(), tmp_path) as redis_server:
+        env = {"PRESENCED_REDIS_URL": redis_server.url}
+        with live_server(tmp_path, env) as server:
+            assert httpx.get(server.url + "/health", timeout=10).status_code == 200
+            redis_server.stop()
+            response = httpx.get(server.url + "/health", timeout=10)
+            assert response.status_code == 503
+            assert response.json() == {
+                "result": "error",
+                "msg": "Cannot query redis",
+                "failed": ["redis"],
+                "code": "SERVER_NOT_READY",
+            }
+            redis_server.start()
+            deadline = time.monotonic() + 30
+            while httpx.get(server.url + "/health", timeout=10).status_code != 200:
+                assert time.monotonic() < deadline, "health did not pass again"
+                time.sleep(0.2)
+            log = server.log()
+    assert "health check 'redis' failed" in log and "Traceback" not in log, log

@@ -173,6 +173,26 @@ def test_garbage_is_a_json_400(server: LiveServer) -> None:
     assert_refused(answer, 400, "Invalid HTTP request")
 
 
+def test_a_websocket_upgrade_is_answered_as_plain_http(
+    server: LiveServer, credentials: str
+) -> None:
+    """presenced serves no WebSocket: an upgrade request gets the route's JSON answer, not
+    uvicorn's bare 403, and no warning in the log for each one."""
+    upgrade = (
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    )
+    status, headers, body = exchange(server, request_head("/health", *upgrade))
+    assert (status, body) == (200, {"result": "success", "msg": ""})
+    assert headers["content-type"] == "application/json"
+    me = request_head("/api/v1/users/me", f"Authorization: {credentials}", *upgrade)
+    status, _, body = exchange(server, me)
+    assert status == 200 and body["email"] == "limits@example.com", body
+    assert "Unsupported upgrade request" not in server.log()
+
+
 def test_past_the_connection_limit_requests_get_503_and_a_log_line(tmp_path: Path) -> None:
     # A server of its own, whose header timeout cannot close the held connections early.
     env = {**LIMITS, "PRESENCED_HEADER_TIMEOUT_SECS": "120"}

@@ -423,3 +423,54 @@ def test_queues_survive_a_restart_of_every_process(
             "hamlet@zulip.com",
             "iago@zulip.com",
         ]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_answers_parked_polls_on_every_worker(
+    tmp_path: Path, redis_env: dict[str, str], sig: signal.Signals
+) -> None:
+    """``serve --workers 2``: each worker answers its parked polls with a heartbeat at once,
+    not with uvicorn's plain-text 500 at the end of the graceful-shutdown timeout."""
+    env = {
+        **redis_env,
+        "PRESENCED_EVENT_QUEUE_HEARTBEAT_SECS": "60",
+        "PRESENCED_SHUTDOWN_TIMEOUT_SECS": "30",
+    }
+    with pg.temporary_database(migrated=False) as url:
+        env["PRESENCED_DATABASE_URL"] = url
+        with live_server(tmp_path, env, serve_args=("--workers", "2")) as server:
+            server.cli("realm", "create", "--name", "Zulip Dev")
+            othello = account(server, "othello@zulip.com")
+            queues = [register(server, othello)["queue_id"] for _ in range(8)]
+            answers: list[httpx.Response] = []
+
+            def park(queue_id: str) -> None:
+                answers.append(
+                    call(
+                        server,
+                        "GET",
+                        "/api/v1/events",
+                        othello,
+                        timeout=60,
+                        queue_id=queue_id,
+                        last_event_id=-1,
+                    )
+                )
+
+            threads = [threading.Thread(target=park, args=(q,)) for q in queues]
+            for thread in threads:
+                thread.start()
+            time.sleep(1)  # every poll has reached a worker and parked
+            started = time.monotonic()
+            server.process.send_signal(sig)
+            for thread in threads:
+                thread.join(timeout=60)
+            waited = time.monotonic() - started
+            server.process.wait(timeout=30)
+            log = server.log()
+    assert len(answers) == len(queues)
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["events"] == [{"type": "heartbeat", "id": 0}]
+    assert waited < 20, waited  # well before the 30 s graceful-shutdown timeout
+    assert "Traceback" not in log and "ERROR" not in log, log

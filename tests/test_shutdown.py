@@ -388,3 +388,28 @@ def test_reports_in_flight_at_sigterm_are_answered_and_kept(tmp_path: Path) -> N
                 timeout=30,
             ).json()
             assert presence["presence"]["aggregated"]["status"] == "active", presence
+
+
+def test_a_second_ctrl_c_stops_at_once_without_a_traceback(tmp_path: Path) -> None:
+    """An impatient operator presses Ctrl-C twice: uvicorn stops at once, which cuts the
+    lifespan short; that is what was asked, so the terminal shows no traceback."""
+    port = free_port()
+    with live_server(tmp_path, ENV, port=port) as server:
+        server.cli("realm", "create", "--name", "Zulip Dev")
+        watcher = server.user("watcher@zulip.com", "Watcher")
+        queues = [register(server, watcher) for _ in range(5)]
+        url = f"http://127.0.0.1:{port}"
+        before = established_connections(port)
+        with ThreadPoolExecutor(len(queues)) as pool:
+            futures = [pool.submit(poll, url, watcher, q["queue_id"], -1) for q in queues]
+            wait_for(lambda: established_connections(port) >= before + len(queues), "parked polls")
+            time.sleep(0.5)  # let the server read the requests it has accepted
+            server.process.send_signal(signal.SIGINT)
+            time.sleep(0.02)  # the second press lands while the first one's shutdown runs
+            server.process.send_signal(signal.SIGINT)
+            status = server.process.wait(timeout=20)
+            answers = [f.result(timeout=30) for f in futures]
+        log = server.log()
+    assert status in (0, -signal.SIGINT.value)
+    assert all(answer.status_code == 200 for answer in answers)
+    assert_clean_log(log)

@@ -44,8 +44,9 @@ from presenced.observability import metrics
 from presenced.observability.logconfig import BufferedStderrHandler
 from presenced.observability.requests import RequestRecorder
 from presenced.preflight import database_problem
+from presenced.serving.shutdown import answering_on_signals
 from presenced.settings import Settings, SettingsError, load_settings, unknown_variables
-from presenced.store.base import Store
+from presenced.store.base import Store, StoreError
 from presenced.store.group_commit import GroupCommitter
 from presenced.web.docs import docs_routes
 from presenced.web.embed.routes import embed_routes
@@ -127,6 +128,11 @@ UNMATCHED = "<unmatched>"
 """How logs and metrics name a request no route matched (never its raw path)."""
 
 
+class StartupProblem(Exception):
+    """Why the app cannot start (the database is unreachable, ...), in one line for the
+    operator: the ASGI server is told that line instead of a traceback."""
+
+
 class PresencedApp(Starlette):
     """Starlette, with the lean path for Zulip's REST endpoints in front.
 
@@ -144,7 +150,30 @@ class PresencedApp(Starlette):
             route.endpoint.observer = recorder
         self.lean = LeanRouter(api)
 
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Starlette reports a failed startup or shutdown with the traceback's text; a
+        ``StartupProblem`` is reported as its one line (``uvicorn --factory``, gunicorn's
+        worker) instead, and a shutdown cut short by a second interrupt not at all."""
+
+        async def send_plainly(message: Message) -> None:
+            problem = sys.exc_info()[1]  # Starlette sends the failure while handling it
+            if message["type"] == "lifespan.startup.failed" and isinstance(problem, StartupProblem):
+                message = {**message, "message": f"presenced: {problem}"}
+            elif message["type"] == "lifespan.shutdown.failed" and isinstance(
+                problem, asyncio.CancelledError
+            ):
+                # A second Ctrl-C: the runner stops at once, as asked (the queues were still
+                # saved on the way out); not an error, and no traceback on the terminal.
+                message = {**message, "message": ""}
+            await send(message)
+
+        with contextlib.suppress(StartupProblem):  # the server was told; it exits by itself
+            await super().__call__(scope, receive, send_plainly)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -247,11 +276,15 @@ def create_app(
     store: Store | None = None,
     clock: Clock = system_clock,
     tune_gc: bool = False,
+    answer_polls_on_signals: bool = False,
 ) -> Starlette:
     """The app for ``settings``; the store is opened and migrated in the lifespan.
 
     ``tune_gc`` changes the process's garbage collector settings at start (for ``serve``,
     which owns its process; not for an app embedded in another program or a test run).
+    ``answer_polls_on_signals`` answers parked long-polls as soon as SIGTERM or SIGINT
+    arrives, for ASGI servers other than ``presenced serve``'s own (see
+    ``serving.shutdown.answering_on_signals``).
     """
     server = build_server(settings, clock, store)
 
@@ -260,19 +293,29 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await server.store.open()
+        try:
+            await server.store.open()
+        except StoreError as exc:
+            raise StartupProblem(str(exc)) from None
         GroupCommitter.observer = metrics.observe_commit
         exposed = contextlib.ExitStack()
         exposed.enter_context(metrics.SERVERS.tracking(gauges))
         try:
-            if settings.metrics_port:
-                first = settings.metrics_port
-                exposed.enter_context(
-                    metrics.separate_port(
-                        settings.metrics_host, range(first, first + settings.workers)
+            try:
+                if settings.metrics_port:
+                    first = settings.metrics_port
+                    exposed.enter_context(
+                        metrics.separate_port(
+                            settings.metrics_host, range(first, first + settings.workers)
+                        )
                     )
-                )
-            await server.store.migrate()
+                await server.store.migrate()
+            except metrics.MetricsPortError as exc:
+                raise StartupProblem(str(exc)) from None
+            except OSError as exc:
+                raise StartupProblem(f"cannot serve the metrics: {exc.strerror}") from None
+            except StoreError as exc:
+                raise StartupProblem(str(exc)) from None
             await server.changes.start()
             await server.indexes.load_all()
             loaded = await server.events.load(server.store)
@@ -283,6 +326,8 @@ def create_app(
             housekeeping = asyncio.create_task(keep_house(server))
             counting = asyncio.create_task(queues.refresh_forever())
             server.activity.start()
+            if answer_polls_on_signals:
+                exposed.enter_context(answering_on_signals(server.events.shut_down))
             try:
                 yield
             finally:
@@ -348,4 +393,4 @@ def from_environment() -> Starlette:
     worker = bool(os.environ.get(WORKER_ENV))
     if worker:  # a worker of ``serve --workers N``: logging is set up in each process
         configure_logging(settings.log_format, settings.log_level)
-    return create_app(settings, tune_gc=worker)
+    return create_app(settings, tune_gc=worker, answer_polls_on_signals=True)

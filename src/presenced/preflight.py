@@ -49,8 +49,8 @@ def database_problem(database_url: str, *, create: bool) -> str | None:
     return None
 
 
-def port_problem(host: str, port: int) -> str | None:
-    """Why ``serve`` could not listen on host:port."""
+def port_problem(host: str, port: int, setting: str = "PRESENCED_PORT, --port") -> str | None:
+    """Why ``serve`` could not listen on host:port (``setting`` names where the port is set)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -62,20 +62,8 @@ def port_problem(host: str, port: int) -> str | None:
             sock.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                return f"port {port} on {host} is already in use (PRESENCED_PORT, --port)"
+                return f"port {port} on {host} is already in use ({setting})"
             return f"cannot listen on {host}:{port}: {exc.strerror}"
-    return None
-
-
-def metrics_ports_problem(settings: Settings) -> str | None:
-    """Why the metrics could not have their own ports (``PRESENCED_METRICS_PORT`` and up, one
-    per worker)."""
-    if not settings.metrics_port:
-        return None
-    for port in range(settings.metrics_port, settings.metrics_port + settings.workers):
-        problem = port_problem(settings.metrics_host, port)
-        if problem is not None:
-            return problem.replace("(PRESENCED_PORT, --port)", "(PRESENCED_METRICS_PORT)")
     return None
 
 
@@ -88,4 +76,23 @@ def workers_problem(settings: Settings) -> str | None:
             "PRESENCED_DATABASE_URL=postgresql://... and PRESENCED_REDIS_URL=redis://... "
             "(or run one worker, PRESENCED_WORKERS=1)"
         )
+    return None
+
+
+def metrics_port_problem(settings: Settings) -> str | None:
+    """Why the metrics listeners of ``PRESENCED_METRICS_PORT`` could not start (it would fail
+    the app's startup with a traceback instead): one port per worker, P to P+N-1."""
+    if not settings.metrics_port:
+        return None
+    ports = range(settings.metrics_port, settings.metrics_port + settings.workers)
+    if settings.workers > 1 and settings.port in ports:
+        return (
+            f"PRESENCED_METRICS_PORT={settings.metrics_port} gives the {settings.workers} workers "
+            f"the metrics ports {ports[0]}-{ports[-1]}, which include the server's port "
+            f"{settings.port}"
+        )
+    for port in ports:
+        problem = port_problem(settings.metrics_host, port, "PRESENCED_METRICS_PORT")
+        if problem is not None:
+            return problem
     return None

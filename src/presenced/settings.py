@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +130,9 @@ class Settings:
         return self.offline_threshold_secs + self.presence_update_min_freq_seconds + 10
 
     def validate(self) -> Settings:
+        problem = postgresql_url_problem(self.database_url)
+        if problem is not None:
+            raise SettingsError(f"PRESENCED_DATABASE_URL is not a valid PostgreSQL URL: {problem}")
         if self.presence_ping_interval_secs <= 0:
             raise SettingsError("presence_ping_interval_secs must be positive")
         if 3 * self.presence_ping_interval_secs + 20 > self.offline_threshold_secs:
@@ -173,12 +178,26 @@ class Settings:
             raise SettingsError(f"log_format must be text or json, not {self.log_format!r}")
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError("metrics_port must be between 0 (off) and 65535")
+        if self.metrics_port and self.metrics_port == self.port:
+            raise SettingsError(f"metrics_port must differ from port ({self.port})")
         try:
             for item in self.metrics_allow.split(","):
                 if item.strip():
                     ipaddress.ip_network(item.strip(), strict=False)
         except ValueError as exc:
             raise SettingsError(f"metrics_allow: {exc}") from None
+        for item in self.forwarded_allow_ips.split(","):
+            if item.strip() and item.strip() != "*":
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError as exc:
+                    raise SettingsError(f"forwarded_allow_ips: {exc}") from None
+        host = self.external_host
+        if not host or "/" in host or any(c.isspace() for c in host):
+            raise SettingsError(
+                f"external_host must be a host name with an optional port, such as "
+                f"presence.example.com or localhost:9991 (no scheme or path), not {host!r}"
+            )
         if self.auth_failure_limit < 0 or self.auth_failure_window_secs <= 0:
             raise SettingsError(
                 "auth_failure_limit must not be negative (0 = off) and "
@@ -204,27 +223,61 @@ class Settings:
         return self
 
 
+def postgresql_url_problem(url: str) -> str | None:
+    """What is wrong with a ``postgresql://`` URL's host and port part (the database driver
+    would fail on it with a traceback), or None; other URLs are not looked at here."""
+    if url.split("://", 1)[0] not in ("postgresql", "postgres"):
+        return None
+    try:
+        hosts = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+    except ValueError as exc:
+        return str(exc)
+    if "," in hosts:  # libpq's host1,host2: the schema migrations cannot connect to those
+        return "one host only, not several"
+    port = hosts.rpartition("]")[2] if hosts.startswith("[") else hosts
+    number = port.rsplit(":", 1)[1] if ":" in port else ""
+    if number and not (number.isascii() and number.isdigit() and 0 < int(number) < 65536):
+        return f"the port {number!r} is not a number from 1 to 65535"
+    return None
+
+
 def _coerce(name: str, raw: Any, kind: type) -> Any:
+    """``raw`` (an environment string, or a TOML value of its own type) as a ``kind``.
+
+    TOML values must already have the setting's type (an integer may stand for a number), so
+    ``port = 1.5`` or ``workers = true`` is refused rather than truncated; numbers are finite.
+    """
     if kind is int:
+        if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+            raise SettingsError(f"{name} must be an integer, not {raw!r}")
         try:
             return int(raw)
-        except (TypeError, ValueError):
+        except ValueError:
             raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
     if kind is float:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise SettingsError(f"{name} must be a number, not {raw!r}")
         try:
-            return float(raw)
-        except (TypeError, ValueError):
+            value = float(raw)
+        except (ValueError, OverflowError):
             raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+        if not math.isfinite(value):
+            raise SettingsError(f"{name} must be a finite number, not {raw!r}")
+        return value
     if kind is bool:
         if isinstance(raw, bool):
             return raw
+        if not isinstance(raw, (int, str)):
+            raise SettingsError(f"{name} must be true or false, not {raw!r}")
         text = str(raw).strip().lower()
         if text in ("1", "true", "yes", "on"):
             return True
         if text in ("0", "false", "no", "off"):
             return False
         raise SettingsError(f"{name} must be true or false, not {raw!r}")
-    return str(raw)
+    if not isinstance(raw, str):
+        raise SettingsError(f"{name} must be a string, not {raw!r}")
+    return raw
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -12,7 +12,7 @@ from presenced.cli.common import (
 )
 from presenced.preflight import (
     database_problem,
-    metrics_ports_problem,
+    metrics_port_problem,
     port_problem,
     workers_problem,
 )
@@ -47,7 +47,7 @@ def serve(settings: Settings) -> None:
         workers_problem(settings),
         database_problem(settings.database_url, create=True),
         port_problem(settings.host, settings.port),
-        metrics_ports_problem(settings),
+        metrics_port_problem(settings),
     ):
         if problem is not None:
             raise CommandError(problem)

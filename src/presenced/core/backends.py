@@ -61,6 +61,8 @@ def build_server(settings: Settings, clock: Clock, store: Store | None = None) -
     )
     if redis_feed is not None:
         redis_feed.resync = server.changes.check_store
+        # Zulip's /health pings Redis too ("Cannot query redis").
+        server.health.register("redis", link.check)
     return server
 
 

@@ -52,6 +52,9 @@ def _common(settings: Settings) -> dict[str, Any]:
         log_level=settings.log_level.lower(),
         log_config=None,
         access_log=False,
+        # No WebSocket routes: an upgrade request is served as the plain HTTP request it also
+        # is (a JSON answer), not refused with uvicorn's bare 403.
+        ws="none",
         timeout_keep_alive=settings.keepalive_timeout_secs,
         # Typed int, but uvicorn only hands it to asyncio's timeouts: fractions work.
         timeout_graceful_shutdown=settings.shutdown_timeout_secs,

@@ -147,6 +147,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._refuse(400, "Invalid HTTP request")
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """An upgrade request (WebSocket, h2c) is served as plain HTTP; a client sending many
+        must not fill the log with uvicorn's warnings about them."""
+
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, msg.rstrip("."))
 

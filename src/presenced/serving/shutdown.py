@@ -12,10 +12,13 @@ heartbeat), so that uvicorn's own wait is short and the lifespan can save the qu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -37,6 +40,46 @@ class PresencedServer(uvicorn.Server):
             connection.shutdown()
         await self.before_shutdown()
         await super().shutdown(sockets)
+
+
+@contextlib.contextmanager
+def answering_on_signals(before_shutdown: ShutdownHook) -> Iterator[None]:
+    """While the app runs under an ASGI server that is not ``PresencedServer`` (a worker of
+    ``serve --workers N``, ``uvicorn --factory``, gunicorn's uvicorn worker), run
+    ``before_shutdown`` as soon as SIGTERM or SIGINT arrives, after that server's own handler.
+
+    Such a server waits for open connections before it runs the lifespan shutdown; without
+    this, parked polls would hold it to its graceful-shutdown timeout and then be cancelled
+    into plain-text 500s. Only Python-level handlers installed by the server are wrapped.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Future[None]] = set()
+
+    def release() -> None:
+        task = asyncio.ensure_future(before_shutdown())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    previous: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        handler = signal.getsignal(sig)
+        if not callable(handler):
+            continue
+
+        def answer(signum: int, frame: Any, handler: Callable[[int, Any], Any] = handler) -> None:
+            handler(signum, frame)
+            loop.call_soon_threadsafe(release)
+
+        previous[sig] = handler
+        signal.signal(sig, answer)
+    try:
+        yield
+    finally:
+        for signum, original in previous.items():
+            signal.signal(signum, original)
 
 
 def serve(app: Any, before_shutdown: ShutdownHook, **config: Any) -> None:
