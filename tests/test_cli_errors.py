@@ -76,6 +76,10 @@ def unwritable(path: Path) -> Iterator[None]:
         (("serve", "--workers", "0"), "expected a positive number"),
         (("user", "create", "--email", "a@example.com"), "required: --full-name"),
         (("frobnicate",), "invalid choice: 'frobnicate'"),
+        # A label is a column of `embed list` and `key list`: one line, of reasonable length.
+        (("embed", "create", "--label", "a\nb"), "a label is one line"),
+        (("key", "create", "--email", "a@b.c", "--label", "x" * 101), "at most 100 characters"),
+        (("zuliprc", "--email", "a@b.c", "--label", "tab\there"), "a label is one line"),
     ],
 )
 def test_bad_flags(tmp_path: Path, args: tuple[str, ...], fragment: str) -> None:
@@ -94,6 +98,7 @@ def test_bad_flags(tmp_path: Path, args: tuple[str, ...], fragment: str) -> None
         ({"PRESENCED_CAN_ACCESS_ALL_USERS_GROUP_LIMITS_PRESENCE": "maybe"}, "true or false"),
         ({"PRESENCED_CONFIG_FILE": "/nonexistent/presenced.toml"}, "cannot read config file"),
         ({"PRESENCED_DATABASE_URL": "mysql://x/y"}, "unsupported database URL scheme"),
+        ({"PRESENCED_DATABASE_URL": "sqlite://presenced.db"}, "(three slashes, four for an"),
         # NaN and infinity pass every "must be positive" comparison; they must not get through.
         ({"PRESENCED_HEADER_TIMEOUT_SECS": "nan"}, "HEADER_TIMEOUT_SECS must be a finite number"),
         ({"PRESENCED_SHUTDOWN_TIMEOUT_SECS": "inf"}, "must be a finite number, not 'inf'"),

@@ -64,6 +64,21 @@ def positive_int(value: str) -> int:
     return number
 
 
+LABEL_MAX_LENGTH = 100
+
+
+def label_text(value: str) -> str:
+    """A key's or token's label: one line of at most ``LABEL_MAX_LENGTH`` characters (it is
+    a column of ``key list`` and ``embed list``)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise argparse.ArgumentTypeError("a label is one line, without control characters")
+    if len(value) > LABEL_MAX_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"a label is at most {LABEL_MAX_LENGTH} characters, not {len(value)}"
+        )
+    return value
+
+
 def port_number(value: str) -> int:
     number = positive_int(value)
     if number > 65535:

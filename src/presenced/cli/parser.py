@@ -10,6 +10,7 @@ from presenced.cli.client_files import cmd_zuliprc
 from presenced.cli.common import (
     BOT_TYPES,
     ROLES,
+    label_text,
     port_number,
     positive_int,
     true_or_false,
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = key.add_parser("create", help="create another API key for a user")
     create.add_argument("--email", required=True)
     create.add_argument("--realm", default="")
-    create.add_argument("--label", default="")
+    create.add_argument("--label", default="", type=label_text)
     create.add_argument("--json", action="store_true")
     create.set_defaults(func=cmd_key_create, changes_directory=True)
     listing = key.add_parser("list", help="list a user's keys (never the keys themselves)")
@@ -180,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     embeds = embed.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = embeds.add_parser("create", help="create a token and print it (only this once)")
     create.add_argument("--realm", default="", help="the realm's subdomain (default: root)")
-    create.add_argument("--label", default="")
+    create.add_argument("--label", default="", type=label_text)
     create.add_argument(
         "--users", metavar="EMAIL,...", help="only these people (default: the whole organization)"
     )
@@ -207,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     zuliprc.add_argument("--email", required=True)
     zuliprc.add_argument("--realm", default="")
     zuliprc.add_argument("--site", help="the server URL clients use (default: from the realm)")
-    zuliprc.add_argument("--label", default="zuliprc")
+    zuliprc.add_argument("--label", default="zuliprc", type=label_text)
     zuliprc.add_argument(
         "--output", metavar="FILE", help="write the zuliprc to FILE (mode 0600) instead of stdout"
     )

@@ -10,6 +10,11 @@ def sqlite_path(database_url: str) -> str | None:
     """The file path of a ``sqlite:///path`` URL (``sqlite:////abs/path`` for absolute paths)."""
     prefix = "sqlite:///"
     if not database_url.startswith(prefix):
+        if database_url.startswith("sqlite:"):
+            raise StoreError(
+                f"{database_url!r} is not a SQLite URL: write sqlite:///path/to/presenced.db "
+                "(three slashes, four for an absolute path: sqlite:////var/lib/presenced.db)"
+            )
         return None
     path = database_url[len(prefix) :]
     if not path or path == ":memory:":
