@@ -39,7 +39,6 @@ from presenced.api.router import LeanRouter
 from presenced.clock import Clock, system_clock
 from presenced.core.backends import build_server
 from presenced.core.server import Server
-from presenced.events.system import InProcessEventSystem
 from presenced.observability import metrics
 from presenced.observability.logconfig import BufferedStderrHandler
 from presenced.observability.requests import RequestRecorder
@@ -239,24 +238,14 @@ async def keep_house(server: Server) -> None:
         server.auth_throttle.forget_idle()
 
 
-class QueueCount:
-    """The event-queue gauge: the in-process count as it is; for queues in Redis, which a
-    scrape cannot wait for (the separate metrics port is served from a thread), the count read
-    every ``QUEUE_COUNT_SECS`` (a failed read keeps the previous one)."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.count = 0
-
-    def read(self) -> int:
-        events = self.server.events
-        return events.queue_count if isinstance(events, InProcessEventSystem) else self.count
-
-    async def refresh_forever(self) -> None:
-        while not isinstance(self.server.events, InProcessEventSystem):
-            with contextlib.suppress(Exception):
-                self.count = await self.server.events.count_queues()
-            await asyncio.sleep(QUEUE_COUNT_SECS)
+async def count_queues(server: Server) -> None:
+    """Keep the event-queue gauge current: a scrape cannot wait for Redis (the separate
+    metrics port is served from a thread), so it reads the count taken here every
+    ``QUEUE_COUNT_SECS`` (a failed count keeps the previous one)."""
+    while True:
+        with contextlib.suppress(Exception):
+            await server.events.count_queues()
+        await asyncio.sleep(QUEUE_COUNT_SECS)
 
 
 async def save_event_queues(server: Server) -> None:
@@ -288,8 +277,9 @@ def create_app(
     """
     server = build_server(settings, clock, store)
 
-    queues = QueueCount(server)
-    gauges = metrics.ServerGauges(index_sizes=server.indexes.sizes, event_queues=queues.read)
+    gauges = metrics.ServerGauges(
+        index_sizes=server.indexes.sizes, event_queues=lambda: server.events.queue_count
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -324,7 +314,7 @@ def create_app(
             if tune_gc:
                 tune_garbage_collector()
             housekeeping = asyncio.create_task(keep_house(server))
-            counting = asyncio.create_task(queues.refresh_forever())
+            counting = asyncio.create_task(count_queues(server))
             server.activity.start()
             if answer_polls_on_signals:
                 exposed.enter_context(answering_on_signals(server.events.shut_down))

@@ -100,9 +100,15 @@ class EventSystem(Protocol):
         """Drop queues idle past their timeout; returns how many went."""
         ...
 
+    @property
+    def queue_count(self) -> int:
+        """The event queues of the server as last counted, without I/O (for a metrics scrape):
+        this process's, or every process's where the queues are shared (Redis)."""
+        ...
+
     async def count_queues(self) -> int:
-        """The event queues of the server: this process's, or every process's where the
-        queues are shared (Redis)."""
+        """Count the queues now (a round trip where they are shared), and keep the figure
+        for ``queue_count``."""
         ...
 
     async def shut_down(self) -> None:

@@ -160,6 +160,8 @@ class RedisEventSystem:
         self._reading = False
         self._warn = ThrottledWarning(logger)
         self._closing = False
+        self._queue_count = 0
+        """Every process's queues, as ``count_queues`` last found them."""
         self._undelivered: set[int] = set()
         """Realms with a change that could not be appended to their log."""
         self._ending = asyncio.Lock()
@@ -546,8 +548,13 @@ class RedisEventSystem:
     async def load(self, store: Store) -> int:
         return 0
 
+    @property
+    def queue_count(self) -> int:
+        return self._queue_count
+
     async def count_queues(self) -> int:
-        return int(await self.link.client.zcard(self.link.key("queues")))
+        self._queue_count = int(await self.link.client.zcard(self.link.key("queues")))
+        return self._queue_count
 
     async def check(self) -> None:
         await self.link.check()
