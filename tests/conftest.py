@@ -348,6 +348,12 @@ def harness(make_harness: Callable[..., Harness]) -> Harness:
 
 
 @pytest.fixture
+def fast(make_harness: Callable[..., Harness]) -> Harness:
+    """A harness whose heartbeats come after 0.2 s, so long-polls end quickly."""
+    return make_harness(event_queue_heartbeat_secs=0.2)
+
+
+@pytest.fixture
 def zulip_realm(harness: Harness) -> dict[str, Account]:
     """A realm like Zulip's test realm: humans, an admin, a bot."""
     return {
